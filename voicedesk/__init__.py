@@ -1,0 +1,3 @@
+"""voicedesk: whisper to your agents."""
+
+__version__ = "0.1.0"

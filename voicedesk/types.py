@@ -1,0 +1,131 @@
+"""Shared frozen value types that flow between the pipeline stages (imports nothing from voicedesk)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SAMPLE_RATE = 16_000
+"""The sample rate every stage after the audio source works at (Hz)."""
+
+SAMPLE_WIDTH = 2
+"""Bytes per sample: signed 16-bit little-endian PCM, mono."""
+
+IntentType = Literal[
+    "dispatch", "status", "cancel", "experiment", "results", "confirm", "deny", "unknown"
+]
+INTENT_TYPES: tuple[str, ...] = (
+    "dispatch", "status", "cancel", "experiment", "results", "confirm", "deny", "unknown",
+)
+"""Every intent type of the command language, in COMMANDS.md order."""
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+ACTIVE_JOB_STATUSES: tuple[str, ...] = ("queued", "running")
+"""Job statuses that a cancel can still stop."""
+
+
+@dataclass(frozen=True)
+class AudioFrame:
+    """A fixed-length slice of 16 kHz mono s16le PCM and its start time in the stream."""
+
+    pcm: bytes
+    start: float
+
+    @property
+    def duration(self) -> float:
+        """Length of the frame in seconds."""
+        return len(self.pcm) / (SAMPLE_WIDTH * SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One stretch of speech cut from a stream, with the times the segmenter saw."""
+
+    pcm: bytes
+    start: float
+    end: float
+    speech_end: float
+    closed_by: Literal["silence", "max_length", "end_of_stream", "push_to_talk"] = "silence"
+
+    @property
+    def duration(self) -> float:
+        """Length of the audio in seconds."""
+        return len(self.pcm) / (SAMPLE_WIDTH * SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the speech-to-text stage heard in one utterance."""
+
+    text: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    dropped: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A parsed command: the four contract fields plus how sure the parser is and who parsed it."""
+
+    type: IntentType
+    agent: str | None = None
+    job: int | None = None
+    task: str | None = None
+    confidence: float = 1.0
+    source: Literal["grammar", "llm"] = "grammar"
+
+    def contract(self) -> dict[str, Any]:
+        """The four keys of the JSON contract in COMMANDS.md."""
+        return {"type": self.type, "agent": self.agent, "job": self.job, "task": self.task}
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain JSON-ready values."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of work for a named agent, as stored."""
+
+    id: int
+    agent: str
+    task: str
+    status: JobStatus
+    created_at: float
+    updated_at: float
+    result: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One thing that happened to a job: a status change, a note, progress."""
+
+    id: int
+    job_id: int
+    at: float
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A requested training experiment (the queue issue grows this into a full ledger row)."""
+
+    id: int
+    description: str
+    status: str
+    proposed_by: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the console did about one intent: a short reply line and the records it touched."""
+
+    action: str
+    reply: str
+    job_ids: tuple[int, ...] = ()
+    experiment_ids: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)

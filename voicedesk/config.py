@@ -1,0 +1,194 @@
+"""Typed settings: defaults, then a TOML file, then VOICEDESK_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from voicedesk.errors import ConfigError
+
+CONFIG_ENV = "VOICEDESK_CONFIG"
+"""Environment variable naming a config file when --config is not given."""
+
+
+class _Section(BaseModel):
+    """A config table that rejects keys it does not know."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SttSettings(_Section):
+    """`[stt]`: the speech-to-text model and its decoding options."""
+
+    model: str = "tiny.en"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "auto"
+    beam_size: int = Field(5, ge=1, le=20)
+    cpu_threads: int = Field(0, ge=0)
+    models_dir: Path = Path("models")
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    logprob_threshold: float = Field(-0.5, le=0.0)
+    vocabulary: list[str] = Field(default_factory=list)
+    use_prompt: bool = True
+    use_hotwords: bool = False
+
+
+class VadSettings(_Section):
+    """`[vad]`: how the stream is cut into utterances."""
+
+    aggressiveness: int = Field(2, ge=0, le=3)
+    energy_floor_dbfs: float = Field(-55.0, le=0.0)
+    frame_ms: Literal[10, 20, 30] = 30
+    pre_roll_ms: int = Field(300, ge=0, le=2000)
+    hangover_ms: int = Field(500, ge=60, le=5000)
+    min_speech_ms: int = Field(200, ge=0, le=5000)
+    max_utterance_s: float = Field(20.0, ge=1.0, le=120.0)
+
+
+class IntentSettings(_Section):
+    """`[intents]`: how sure the parser must be before it acts."""
+
+    min_confidence: float = Field(0.75, ge=0.0, le=1.0)
+
+
+class StoreSettings(_Section):
+    """`[store]`: where the SQLite database lives."""
+
+    data_dir: Path | None = None
+
+
+class AgentSettings(_Section):
+    """`[agents.NAME]`: one named agent the console can address."""
+
+    kind: Literal["coding", "research", "shell"]
+    aliases: list[str] = Field(default_factory=list)
+    repo: Path | None = None
+    confirm: bool = False
+    commands: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("aliases")
+    @classmethod
+    def _clean_aliases(cls, aliases: list[str]) -> list[str]:
+        """Aliases are stored lower-case and must not be blank."""
+        cleaned = [alias.strip().lower() for alias in aliases]
+        if any(not alias for alias in cleaned):
+            raise ValueError("an alias is blank")
+        return cleaned
+
+
+def _default_agents() -> dict[str, AgentSettings]:
+    """The example agents of the repo's config.toml, used when no config names any."""
+    return {
+        "frontend": AgentSettings(kind="coding", aliases=["web", "ui"]),
+        "backend": AgentSettings(kind="coding", aliases=["api", "server"]),
+        "infra": AgentSettings(kind="shell", aliases=["ops"]),
+        "research": AgentSettings(kind="research", aliases=["researcher"]),
+    }
+
+
+class Settings(BaseSettings):
+    """All of voicedesk's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICEDESK_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    stt: SttSettings = Field(default_factory=SttSettings)
+    vad: VadSettings = Field(default_factory=VadSettings)
+    intents: IntentSettings = Field(default_factory=IntentSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    agents: dict[str, AgentSettings] = Field(default_factory=_default_agents)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Settings:
+        """Every agent name and alias must address exactly one agent."""
+        seen: dict[str, str] = {}
+        for name, agent in self.agents.items():
+            if not name or name != name.strip().lower():
+                raise ValueError(f"agent name {name!r} must be lower-case with no spaces around")
+            for word in (name, *agent.aliases):
+                if seen.get(word, name) != name:
+                    raise ValueError(f"{word!r} names both agents {seen[word]!r} and {name!r}")
+                seen[word] = name
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables beat the file, which is passed in as init values."""
+        return env_settings, init_settings
+
+    def data_dir(self) -> Path:
+        """The directory holding the store: the configured one or the user's data dir."""
+        if self.store.data_dir is not None:
+            return self.store.data_dir.expanduser()
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(base) / "voicedesk"
+
+    def agent_aliases(self) -> dict[str, tuple[str, ...]]:
+        """Agent name to its aliases, the shape the intent parser takes."""
+        return {name: tuple(agent.aliases) for name, agent in self.agents.items()}
+
+
+def _describe(error: ValidationError) -> str:
+    """One line naming every bad key and why."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        if item["type"] == "extra_forbidden":
+            parts.append(f"{where}: unknown key")
+        elif not item["loc"]:
+            parts.append(item["msg"].removeprefix("Value error, "))
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {message} (got {item.get('input')!r})")
+    return "; ".join(parts)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML config file, turning every failure into a ConfigError."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def default_config_path() -> Path | None:
+    """The config file to use when --config is not given: $VOICEDESK_CONFIG or the user's."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        return Path(named)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    user_file = Path(base) / "voicedesk" / "config.toml"
+    return user_file if user_file.is_file() else None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load settings from a file (or the default one) with environment overrides."""
+    path = path if path is not None else default_config_path()
+    values = read_toml(path) if path is not None else {}
+    origin = str(path) if path is not None else "defaults"
+    if any(name.startswith("VOICEDESK_") for name in os.environ):
+        origin += " + VOICEDESK_* environment"
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"config error ({origin}): {_describe(exc)}") from None

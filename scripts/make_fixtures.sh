@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# make_fixtures.sh - synthesise voicedesk's committed audio fixtures.
+#
+# Writes, into tests/fixtures/ (16 kHz mono s16le WAV unless noted):
+#   dispatch_frontend.wav   "Frontend, please add a dark mode toggle." with a ~350 ms comma pause
+#   status_job.wav          "What is the status of job twelve?"
+#   cancel_job.wav          "Cancel job three."
+#   experiment.wav          "Queue an experiment with half the warmup."
+#   results.wav             "Show me the leaderboard."
+#   multi_command.wav       0.8 s silence, 4 commands 1.5 s apart, 1 s silence at the end
+#   multi_command.tsv       start<TAB>end<TAB>text of each command in multi_command.wav (seconds)
+#   dispatch_8k_stereo.wav  dispatch_frontend.wav at 8 kHz, 2 channels
+#   silence.wav             2 s of digital silence
+#   noise.wav               2 s of quiet pink noise
+#   empty.wav               a valid WAV header with zero samples
+#   truncated.wav           the first half of dispatch_frontend.wav's bytes (header claims more)
+#   not_audio.wav           a short text file with a .wav name
+# and the demo voicedesk/data/sample_commands.wav: "Frontend, please add a dark mode toggle." /
+# "Tell the backend agent to fix the flaky login test." / "What's running right now?" /
+# "Queue an experiment with half the warmup.", 1.2 s apart.
+#
+# Needs espeak-ng and sox (soxi). Idempotent: every run rewrites the same files, and sox
+# runs in repeatable mode (-R) so noise and dither come out the same each time.
+# Usage: scripts/make_fixtures.sh   (from anywhere; paths are relative to the repo root)
+set -euo pipefail
+
+for tool in espeak-ng sox soxi; do
+    command -v "$tool" >/dev/null || { echo "make_fixtures.sh: $tool is required" >&2; exit 1; }
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FIX="$ROOT/tests/fixtures"
+DATA="$ROOT/voicedesk/data"
+mkdir -p "$FIX" "$DATA"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+VOICE="en-us"
+RATE=160
+OUT_FMT=(-r 16000 -c 1 -b 16 -e signed-integer)
+
+# speak NAME VOICE RATE SSML: render SSML to $WORK/NAME.wav, 16 kHz mono, edge silence trimmed.
+speak() {
+    local name="$1" voice="$2" rate="$3" ssml="$4"
+    espeak-ng -v "$voice" -s "$rate" -m -w "$WORK/$name.raw.wav" "<speak>$ssml</speak>"
+    sox -R "$WORK/$name.raw.wav" "${OUT_FMT[@]}" "$WORK/$name.wav" \
+        silence 1 0.005 0.1% reverse silence 1 0.005 0.1% reverse
+}
+
+# silence NAME SECONDS: digital silence in the fixture format.
+silence() {
+    sox -R -n "${OUT_FMT[@]}" "$WORK/$1.wav" trim 0 "$2"
+}
+
+# pad PIECE OUT: the trimmed piece with 0.4 s of silence before and 0.7 s after.
+pad() {
+    sox -R "$WORK/$1.wav" "${OUT_FMT[@]}" "$2" pad 0.4 0.7
+}
+
+# --- single commands ---------------------------------------------------------------------
+# Voices and rates were picked so that tiny.en hears each piece right both as a whole file
+# and as the utterance our segmenter cuts, at several sub-frame offsets. espeak's "add a
+# dark" comes out as "and a dark" and its "halves" as "has" in every voice tried, hence
+# "please add" and "with half".
+speak dispatch "$VOICE" "$RATE" \
+    'Frontend,<break time="350ms"/> please add a dark mode toggle.'
+speak status "$VOICE" "$RATE" 'What is the status of job twelve?'
+speak cancel "$VOICE" "$RATE" 'Cancel job three.'
+speak experiment "$VOICE+m1" 150 'Queue an experiment with half the warmup.'
+speak results "$VOICE" "$RATE" 'Show me the leaderboard.'
+speak backend "$VOICE+m3" 155 'Backend, fix the flaky login test.'
+
+pad dispatch "$FIX/dispatch_frontend.wav"
+pad status "$FIX/status_job.wav"
+pad cancel "$FIX/cancel_job.wav"
+pad experiment "$FIX/experiment.wav"
+pad results "$FIX/results.wav"
+
+sox -R "$FIX/dispatch_frontend.wav" -r 8000 -c 2 -b 16 -e signed-integer \
+    "$FIX/dispatch_8k_stereo.wav"
+
+# --- several commands in one stream, with the expected spans ------------------------------
+silence lead 0.8
+silence gap 1.5
+silence tail 1.0
+multi_pieces=(backend status experiment cancel)
+multi_texts=(
+    "Backend, fix the flaky login test."
+    "What is the status of job twelve?"
+    "Queue an experiment with half the warmup."
+    "Cancel job three."
+)
+parts=("$WORK/lead.wav")
+tsv="$WORK/multi_command.tsv"
+: >"$tsv"
+t=0.8
+for i in "${!multi_pieces[@]}"; do
+    piece="$WORK/${multi_pieces[$i]}.wav"
+    dur="$(soxi -D "$piece")"
+    end="$(echo "$t + $dur" | bc -l)"
+    printf '%.3f\t%.3f\t%s\n' "$t" "$end" "${multi_texts[$i]}" >>"$tsv"
+    parts+=("$piece")
+    if ((i < ${#multi_pieces[@]} - 1)); then
+        parts+=("$WORK/gap.wav")
+        t="$(echo "$end + 1.5" | bc -l)"
+    fi
+done
+parts+=("$WORK/tail.wav")
+sox -R "${parts[@]}" "${OUT_FMT[@]}" "$FIX/multi_command.wav"
+cp "$tsv" "$FIX/multi_command.tsv"
+
+# --- no speech ------------------------------------------------------------------------------
+sox -R -n "${OUT_FMT[@]}" "$FIX/silence.wav" trim 0 2
+sox -R -n "${OUT_FMT[@]}" "$FIX/noise.wav" synth 2 pinknoise vol 0.02
+
+# --- broken files ---------------------------------------------------------------------------
+# A 44-byte canonical header: PCM, mono, 16000 Hz, 32000 B/s, align 2, 16 bit, data size 0.
+printf 'RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00'\
+'\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00' >"$FIX/empty.wav"
+size="$(wc -c <"$FIX/dispatch_frontend.wav")"
+head -c "$((size / 2))" "$FIX/dispatch_frontend.wav" >"$FIX/truncated.wav"
+printf 'This is a text file, not audio.\nvoicedesk must refuse it with one clear line.\n' \
+    >"$FIX/not_audio.wav"
+
+# --- the demo sample --------------------------------------------------------------------------
+speak demo_backend "$VOICE" "$RATE" 'Tell the backend agent to fix the flaky login test.'
+speak demo_running "$VOICE" "$RATE" "What's running right now?"
+silence demo_lead 0.5
+silence demo_gap 1.2
+silence demo_tail 0.8
+sox -R "$WORK/demo_lead.wav" "$WORK/dispatch.wav" "$WORK/demo_gap.wav" \
+    "$WORK/demo_backend.wav" "$WORK/demo_gap.wav" "$WORK/demo_running.wav" \
+    "$WORK/demo_gap.wav" "$WORK/experiment.wav" "$WORK/demo_tail.wav" \
+    "${OUT_FMT[@]}" "$DATA/sample_commands.wav"
+
+echo "make_fixtures.sh: wrote fixtures to $FIX and $DATA/sample_commands.wav"

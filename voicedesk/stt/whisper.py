@@ -1,0 +1,106 @@
+"""The faster-whisper adapter: one loaded model, our own segmentation, no phantom text."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voicedesk.config import SttSettings
+from voicedesk.errors import ModelError, TranscriptionError
+from voicedesk.stt.models import ModelChoice, choose_model
+from voicedesk.stt.vocabulary import Vocabulary
+from voicedesk.types import Transcript
+
+_ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
+
+
+@dataclass(frozen=True)
+class SegmentGuard:
+    """Whisper's invented-text rule: drop a segment that is probably not speech."""
+
+    no_speech_threshold: float
+    logprob_threshold: float
+
+    def keeps(self, text: str, no_speech_prob: float, avg_logprob: float) -> bool:
+        """True for a segment worth keeping; False for silence, noise or bare punctuation."""
+        if _ONLY_PUNCTUATION.match(text):
+            return False
+        unsure = avg_logprob < self.logprob_threshold
+        return not (no_speech_prob > self.no_speech_threshold and unsure)
+
+
+def pcm_to_float(pcm: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """s16le bytes to the float32 samples in [-1, 1) that faster-whisper takes."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    samples *= 1.0 / 32768.0
+    return samples
+
+
+def load_whisper(choice: ModelChoice, cpu_threads: int) -> Any:
+    """Load a WhisperModel, turning every failure into one ModelError naming `stt.model`."""
+    try:
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(
+            choice.source,
+            device=choice.device,
+            compute_type=choice.compute_type,
+            cpu_threads=cpu_threads,
+        )
+    except Exception as exc:  # faster-whisper, CTranslate2 and huggingface_hub raise many kinds
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(
+            f"cannot load stt.model = {choice.requested!r} ({choice.device}, "
+            f"{choice.compute_type}); tried "
+            f"{'; '.join(choice.tried)}: {reason}"
+        ) from None
+
+
+class WhisperTranscriber:
+    """Transcribes utterances with one faster-whisper model, biased toward the command words."""
+
+    def __init__(self, settings: SttSettings, vocabulary: Vocabulary, model: Any = None) -> None:
+        """Load the configured model (or use `model`) and keep the decoding options."""
+        self.choice = choose_model(settings)
+        self.model = model if model is not None else load_whisper(self.choice, settings.cpu_threads)
+        self.guard = SegmentGuard(settings.no_speech_threshold, settings.logprob_threshold)
+        self.options: dict[str, Any] = {
+            "language": "en",
+            "beam_size": settings.beam_size,
+            "vad_filter": False,
+            "condition_on_previous_text": False,
+            "without_timestamps": True,
+            "initial_prompt": vocabulary.prompt if settings.use_prompt else None,
+            "hotwords": vocabulary.hotwords if settings.use_hotwords else None,
+        }
+
+    def warm_up(self) -> None:
+        """Run one short decode so the first real utterance does not pay for lazy setup."""
+        self.transcribe(bytes(16_000))
+
+    def transcribe(self, pcm: bytes) -> Transcript:
+        """Transcribe one utterance; segments that fail the guard are dropped, not returned."""
+        began = time.perf_counter()
+        try:
+            segments, _info = self.model.transcribe(pcm_to_float(pcm), **self.options)
+            decoded = list(segments)  # the generator does the work: consume it here
+        except Exception as exc:
+            raise TranscriptionError(f"transcription failed: {exc}") from None
+        kept, dropped = [], []
+        for segment in decoded:
+            text = segment.text.strip()
+            if self.guard.keeps(text, segment.no_speech_prob, segment.avg_logprob):
+                kept.append(segment)
+            elif text:
+                dropped.append(text)
+        return Transcript(
+            text=" ".join(segment.text.strip() for segment in kept),
+            avg_logprob=min((s.avg_logprob for s in kept), default=0.0),
+            no_speech_prob=max((s.no_speech_prob for s in decoded), default=1.0),
+            dropped=tuple(dropped),
+            seconds=time.perf_counter() - began,
+        )

@@ -1,0 +1,140 @@
+"""The console: acts on one intent against the store and answers in one short line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from voicedesk.store import Store
+from voicedesk.types import ACTIVE_JOB_STATUSES, Intent, Job, Outcome
+
+
+def _age(seconds: float) -> str:
+    """A spoken-style duration: 'a few seconds', '4 minutes', '2 hours'."""
+    if seconds < 60:
+        return "a few seconds"
+    if seconds < 3600:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' * (minutes != 1)}"
+    hours = int(seconds // 3600)
+    return f"{hours} hour{'s' * (hours != 1)}"
+
+
+def _plural(count: int, noun: str) -> str:
+    """'1 job', '3 jobs'."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _job_list(jobs: Iterable[Job]) -> str:
+    """'#3 frontend queued, #2 backend running'."""
+    return ", ".join(f"#{job.id} {job.agent} {job.status}" for job in jobs)
+
+
+class Console:
+    """Turns intents into jobs, cancellations, experiment requests and status answers."""
+
+    def __init__(
+        self, store: Store, agents: Iterable[str], clock: Callable[[], float] = time.time
+    ) -> None:
+        """Act against `store` for the configured agent names."""
+        self.store = store
+        self.agents = frozenset(agents)
+        self.clock = clock
+
+    def act(self, intent: Intent) -> Outcome:
+        """Carry out one intent and say what was done."""
+        handler = getattr(self, f"_{intent.type}", None)
+        if handler is None:
+            return Outcome("none", f"I can't act on a {intent.type} intent.")
+        outcome: Outcome = handler(intent)
+        return outcome
+
+    def _dispatch(self, intent: Intent) -> Outcome:
+        """Queue a job for the named agent."""
+        if intent.agent not in self.agents:
+            return Outcome("rejected", f"There is no agent called {intent.agent}.")
+        if not intent.task:
+            return Outcome("rejected", f"What should {intent.agent} do? I heard no task.")
+        job = self.store.create_job(intent.agent, intent.task)
+        return Outcome("job_created", f"Job {job.id} queued for {job.agent}: {job.task}.",
+                       job_ids=(job.id,))
+
+    def _status(self, intent: Intent) -> Outcome:
+        """Answer for one job, one agent, or everything active."""
+        if intent.job is not None:
+            return self._job_status(intent.job)
+        if intent.agent is not None:
+            return self._agent_status(intent.agent)
+        active = self.store.jobs(statuses=ACTIVE_JOB_STATUSES)
+        if not active:
+            return Outcome("status", "Nothing is running or queued.")
+        return Outcome("status", f"{_plural(len(active), 'active job')}: {_job_list(active)}.",
+                       job_ids=tuple(job.id for job in active))
+
+    def _job_status(self, job_id: int) -> Outcome:
+        """Say how one job is doing."""
+        job = self.store.job(job_id)
+        if job is None:
+            return Outcome("status", f"There is no job {job_id}.")
+        age = _age(self.clock() - job.updated_at)
+        detail = job.error or job.result or job.task
+        return Outcome("status", f"Job {job.id}, {job.agent}: {job.status} for {age} — {detail}.",
+                       job_ids=(job.id,))
+
+    def _agent_status(self, agent: str) -> Outcome:
+        """Say what one agent is working on."""
+        active = self.store.jobs(agent=agent, statuses=ACTIVE_JOB_STATUSES)
+        if not active:
+            return Outcome("status", f"{agent} has no active jobs.")
+        tasks = "; ".join(f"#{job.id} {job.status}: {job.task}" for job in active)
+        return Outcome("status", f"{agent} has {_plural(len(active), 'active job')}: {tasks}.",
+                       job_ids=tuple(job.id for job in active))
+
+    def _cancel(self, intent: Intent) -> Outcome:
+        """Cancel one job, or every active job of one agent."""
+        if intent.job is not None:
+            job = self.store.job(intent.job)
+            if job is None:
+                return Outcome("rejected", f"There is no job {intent.job}.")
+            if job.status not in ACTIVE_JOB_STATUSES:
+                return Outcome("rejected", f"Job {job.id} is already {job.status}.")
+            self.store.cancel_jobs([job.id], "cancelled by voice")
+            return Outcome("cancelled", f"Cancelled job {job.id} ({job.agent}).",
+                           job_ids=(job.id,))
+        active = self.store.jobs(agent=intent.agent, statuses=ACTIVE_JOB_STATUSES)
+        if not active:
+            return Outcome("rejected", f"{intent.agent} has nothing to cancel.")
+        done = self.store.cancel_jobs([job.id for job in active], "cancelled by voice")
+        ids = tuple(job.id for job in done)
+        listed = ", ".join(f"#{job_id}" for job_id in ids)
+        return Outcome("cancelled", f"Cancelled {_plural(len(ids), 'job')} of {intent.agent}: "
+                       f"{listed}.", job_ids=ids)
+
+    def _experiment(self, intent: Intent) -> Outcome:
+        """Record a queued experiment request."""
+        if not intent.task:
+            return Outcome("rejected", "What should the experiment change? I heard no description.")
+        experiment = self.store.create_experiment(intent.task, proposed_by="voice")
+        return Outcome("experiment_queued",
+                       f"Experiment {experiment.id} queued: {experiment.description}.",
+                       experiment_ids=(experiment.id,))
+
+    def _results(self, intent: Intent) -> Outcome:
+        """Answer about experiment results (none run until the experiment queue exists)."""
+        queued = self.store.experiments()
+        if not queued:
+            return Outcome("results", "No experiments yet.")
+        return Outcome("results", f"No results yet: {_plural(len(queued), 'experiment')} "
+                       "queued, none run.", experiment_ids=tuple(e.id for e in queued))
+
+    def _confirm(self, intent: Intent) -> Outcome:
+        """A yes with no question pending."""
+        return Outcome("none", "Nothing is waiting for a yes.")
+
+    def _deny(self, intent: Intent) -> Outcome:
+        """A no with no question pending."""
+        return Outcome("none", "Nothing is waiting for a no.")
+
+    def _unknown(self, intent: Intent) -> Outcome:
+        """Speech that is no command."""
+        return Outcome("none", "Sorry, that was not a command I know.")

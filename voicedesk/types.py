@@ -1,4 +1,4 @@
-"""Shared frozen value types that flow between the pipeline stages (imports nothing from voicedesk)."""
+"""Shared frozen value types that flow between the pipeline stages; imports no voicedesk module."""
 
 from __future__ import annotations
 

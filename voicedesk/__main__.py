@@ -1,0 +1,5 @@
+"""Run the CLI as `python -m voicedesk`."""
+
+from voicedesk.cli import main
+
+main()

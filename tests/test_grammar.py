@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicedesk.intents import parse_command
-from voicedesk.intents.grammar import tokenize
+from voicedesk.intents.tokens import tokenize
 from voicedesk.types import Intent
 
 AGENTS = {

@@ -45,9 +45,11 @@ SAMPLE_WAV = Path(__file__).parent / "data" / "sample_commands.wav"
 
 
 def _transcriber(settings: Settings) -> WhisperTranscriber:
-    """Load the configured model with the context vocabulary built from the config."""
+    """Load and warm up the configured model with the vocabulary built from the config."""
     vocabulary = build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
-    return WhisperTranscriber(settings.stt, vocabulary)
+    transcriber = WhisperTranscriber(settings.stt, vocabulary)
+    transcriber.warm_up()  # so the first command's timings are not the model's lazy setup
+    return transcriber
 
 
 def _store(settings: Settings) -> Store:
@@ -147,7 +149,7 @@ def transcribe(
     if not heard_any:
         err.print(f"no speech found in {file}")
     if not as_json:
-        out.print(f"[dim]{audio_s:.1f} s of audio; model load {load_s:.2f} s; "
+        out.print(f"[dim]{audio_s:.1f} s of audio; model load and warm-up {load_s:.2f} s; "
                   f"transcription {total:.2f} s ({transcriber.choice.device}, "
                   f"{transcriber.choice.compute_type})[/dim]")
 

@@ -51,9 +51,21 @@ class VadSettings(_Section):
 
 
 class IntentSettings(_Section):
-    """`[intents]`: how sure the parser must be before it acts."""
+    """`[intents]`: how sure the parser must be before it acts, or asks first."""
 
     min_confidence: float = Field(0.75, ge=0.0, le=1.0)
+    confirm_below: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class ListenSettings(_Section):
+    """`[listen]`: the live listener: microphone, wake word, partials, confirmations."""
+
+    device: str | None = None
+    wake_word: str | None = None
+    partial_interval_s: float = Field(0.7, ge=0.2, le=10.0)
+    partials: Literal["auto", "on", "off"] = "auto"
+    confirm_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    control_socket: Path | None = None
 
 
 class StoreSettings(_Section):
@@ -101,6 +113,7 @@ class Settings(BaseSettings):
     stt: SttSettings = Field(default_factory=SttSettings)
     vad: VadSettings = Field(default_factory=VadSettings)
     intents: IntentSettings = Field(default_factory=IntentSettings)
+    listen: ListenSettings = Field(default_factory=ListenSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     agents: dict[str, AgentSettings] = Field(default_factory=_default_agents)
 

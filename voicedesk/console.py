@@ -30,6 +30,16 @@ def _job_list(jobs: Iterable[Job]) -> str:
     return ", ".join(f"#{job.id} {job.agent} {job.status}" for job in jobs)
 
 
+def _refuse(reply: str) -> Outcome:
+    """An intent the console will not carry out, and why."""
+    return Outcome("rejected", reply, kind="refused")
+
+
+def _done(action: str, reply: str, **records: tuple[int, ...]) -> Outcome:
+    """An intent carried out: what changed and the ids it touched."""
+    return Outcome(action, reply, kind="done", **records)
+
+
 class Console:
     """Turns intents into jobs, cancellations, experiment requests and status answers."""
 
@@ -52,12 +62,13 @@ class Console:
     def _dispatch(self, intent: Intent) -> Outcome:
         """Queue a job for the named agent."""
         if intent.agent not in self.agents:
-            return Outcome("rejected", f"There is no agent called {intent.agent}.")
+            return _refuse(f"There is no agent called {intent.agent}.")
         if not intent.task:
-            return Outcome("rejected", f"What should {intent.agent} do? I heard no task.")
+            return _refuse(f"What should {intent.agent} do? I heard no task.")
         job = self.store.create_job(intent.agent, intent.task)
-        return Outcome("job_created", f"Job {job.id} queued for {job.agent}: {job.task}.",
-                       job_ids=(job.id,))
+        return _done(
+            "job_created", f"Job {job.id} queued for {job.agent}: {job.task}.", job_ids=(job.id,)
+        )
 
     def _status(self, intent: Intent) -> Outcome:
         """Answer for one job, one agent, or everything active."""
@@ -68,8 +79,11 @@ class Console:
         active = self.store.jobs(statuses=ACTIVE_JOB_STATUSES)
         if not active:
             return Outcome("status", "Nothing is running or queued.")
-        return Outcome("status", f"{_plural(len(active), 'active job')}: {_job_list(active)}.",
-                       job_ids=tuple(job.id for job in active))
+        return Outcome(
+            "status",
+            f"{_plural(len(active), 'active job')}: {_job_list(active)}.",
+            job_ids=tuple(job.id for job in active),
+        )
 
     def _job_status(self, job_id: int) -> Outcome:
         """Say how one job is doing."""
@@ -78,8 +92,11 @@ class Console:
             return Outcome("status", f"There is no job {job_id}.")
         age = _age(self.clock() - job.updated_at)
         detail = job.error or job.result or job.task
-        return Outcome("status", f"Job {job.id}, {job.agent}: {job.status} for {age} — {detail}.",
-                       job_ids=(job.id,))
+        return Outcome(
+            "status",
+            f"Job {job.id}, {job.agent}: {job.status} for {age} — {detail}.",
+            job_ids=(job.id,),
+        )
 
     def _agent_status(self, agent: str) -> Outcome:
         """Say what one agent is working on."""
@@ -87,45 +104,62 @@ class Console:
         if not active:
             return Outcome("status", f"{agent} has no active jobs.")
         tasks = "; ".join(f"#{job.id} {job.status}: {job.task}" for job in active)
-        return Outcome("status", f"{agent} has {_plural(len(active), 'active job')}: {tasks}.",
-                       job_ids=tuple(job.id for job in active))
+        return Outcome(
+            "status",
+            f"{agent} has {_plural(len(active), 'active job')}: {tasks}.",
+            job_ids=tuple(job.id for job in active),
+        )
+
+    def cancellable(self, intent: Intent) -> list[Job]:
+        """The active jobs a cancel intent would stop (none: it would be refused)."""
+        if intent.job is not None:
+            job = self.store.job(intent.job)
+            return [job] if job is not None and job.status in ACTIVE_JOB_STATUSES else []
+        return self.store.jobs(agent=intent.agent, statuses=ACTIVE_JOB_STATUSES)
 
     def _cancel(self, intent: Intent) -> Outcome:
         """Cancel one job, or every active job of one agent."""
         if intent.job is not None:
             job = self.store.job(intent.job)
             if job is None:
-                return Outcome("rejected", f"There is no job {intent.job}.")
+                return _refuse(f"There is no job {intent.job}.")
             if job.status not in ACTIVE_JOB_STATUSES:
-                return Outcome("rejected", f"Job {job.id} is already {job.status}.")
+                return _refuse(f"Job {job.id} is already {job.status}.")
             self.store.cancel_jobs([job.id], "cancelled by voice")
-            return Outcome("cancelled", f"Cancelled job {job.id} ({job.agent}).",
-                           job_ids=(job.id,))
+            return _done("cancelled", f"Cancelled job {job.id} ({job.agent}).", job_ids=(job.id,))
         active = self.store.jobs(agent=intent.agent, statuses=ACTIVE_JOB_STATUSES)
         if not active:
-            return Outcome("rejected", f"{intent.agent} has nothing to cancel.")
+            return _refuse(f"{intent.agent} has nothing to cancel.")
         done = self.store.cancel_jobs([job.id for job in active], "cancelled by voice")
         ids = tuple(job.id for job in done)
         listed = ", ".join(f"#{job_id}" for job_id in ids)
-        return Outcome("cancelled", f"Cancelled {_plural(len(ids), 'job')} of {intent.agent}: "
-                       f"{listed}.", job_ids=ids)
+        return _done(
+            "cancelled",
+            f"Cancelled {_plural(len(ids), 'job')} of {intent.agent}: {listed}.",
+            job_ids=ids,
+        )
 
     def _experiment(self, intent: Intent) -> Outcome:
         """Record a queued experiment request."""
         if not intent.task:
-            return Outcome("rejected", "What should the experiment change? I heard no description.")
+            return _refuse("What should the experiment change? I heard no description.")
         experiment = self.store.create_experiment(intent.task, proposed_by="voice")
-        return Outcome("experiment_queued",
-                       f"Experiment {experiment.id} queued: {experiment.description}.",
-                       experiment_ids=(experiment.id,))
+        return _done(
+            "experiment_queued",
+            f"Experiment {experiment.id} queued: {experiment.description}.",
+            experiment_ids=(experiment.id,),
+        )
 
     def _results(self, intent: Intent) -> Outcome:
         """Answer about experiment results (none run until the experiment queue exists)."""
         queued = self.store.experiments()
         if not queued:
             return Outcome("results", "No experiments yet.")
-        return Outcome("results", f"No results yet: {_plural(len(queued), 'experiment')} "
-                       "queued, none run.", experiment_ids=tuple(e.id for e in queued))
+        return Outcome(
+            "results",
+            f"No results yet: {_plural(len(queued), 'experiment')} queued, none run.",
+            experiment_ids=tuple(e.id for e in queued),
+        )
 
     def _confirm(self, intent: Intent) -> Outcome:
         """A yes with no question pending."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 SAMPLE_RATE = 16_000
@@ -120,6 +120,19 @@ class Experiment:
     created_at: float
 
 
+ReplyKind = Literal["answer", "question", "done", "refused", "notice"]
+"""What a reply is: an answer, a question back (confirm?), a report of an action, a refusal,
+or a notice the console raised on its own (a confirmation that timed out)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One short line for the user, printed now and spoken by the speech-out stage."""
+
+    text: str
+    kind: ReplyKind = "answer"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the console did about one intent: a short reply line and the records it touched."""
@@ -128,4 +141,8 @@ class Outcome:
     reply: str
     job_ids: tuple[int, ...] = ()
     experiment_ids: tuple[int, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    kind: ReplyKind = "answer"
+
+    def as_reply(self) -> Reply:
+        """The reply line of this outcome."""
+        return Reply(self.reply, self.kind)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pulse import VirtualMic, pulse_unavailable_reason
 
 from voicedesk.config import Settings
 from voicedesk.stt.vocabulary import build_vocabulary
@@ -27,3 +29,17 @@ def transcriber() -> WhisperTranscriber:
     return WhisperTranscriber(
         settings.stt, build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
     )
+
+
+@pytest.fixture(scope="session")
+def virtual_mic() -> Iterator[VirtualMic]:
+    """A PulseAudio virtual microphone behind PortAudio's "pulse" device; skips without one."""
+    reason = pulse_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    mic = VirtualMic()
+    mic.start()
+    try:
+        yield mic
+    finally:
+        mic.stop()

@@ -140,6 +140,12 @@ class Segmenter:
         """Whether an utterance is open right now."""
         return self._open is not None
 
+    def pending_audio(self) -> bytes:
+        """The audio of the open utterance so far (for partial transcripts); empty when idle."""
+        if self._open is None:
+            return b""
+        return b"".join([*self._open.chunks, *(f.pcm for f in self._open.pending)])
+
     def feed(self, frame: AudioFrame) -> list[Utterance]:
         """Take the next frame; return any utterances it completes (usually none)."""
         if len(frame.pcm) != self._frame_size:

@@ -15,6 +15,8 @@
 #   empty.wav               a valid WAV header with zero samples
 #   truncated.wav           the first half of dispatch_frontend.wav's bytes (header claims more)
 #   not_audio.wav           a short text file with a .wav name
+#   yes.wav                 "Yes, go ahead."
+#   wake_word.wav           "What is running?" (no wake word), 1.5 s, "Desk, show me the leaderboard."
 # and the demo voicedesk/data/sample_commands.wav: "Frontend, please add a dark mode toggle." /
 # "Tell the backend agent to fix the flaky login test." / "What's running right now?" /
 # "Queue an experiment with half the warmup.", 1.2 s apart.
@@ -78,6 +80,17 @@ pad results "$FIX/results.wav"
 
 sox -R "$FIX/dispatch_frontend.wav" -r 8000 -c 2 -b 16 -e signed-integer \
     "$FIX/dispatch_8k_stereo.wav"
+
+# --- live-voice pieces: a yes, and the wake word ------------------------------------------------
+speak yes "$VOICE" "$RATE" 'Yes,<break time="200ms"/> go ahead.'
+pad yes "$FIX/yes.wav"
+speak running "$VOICE" "$RATE" 'What is running?'
+speak wake "$VOICE" "$RATE" 'Desk, show me the leaderboard.'
+silence wake_lead 0.5
+silence wake_gap 1.5
+silence wake_tail 1.0
+sox -R "$WORK/wake_lead.wav" "$WORK/running.wav" "$WORK/wake_gap.wav" "$WORK/wake.wav" \
+    "$WORK/wake_tail.wav" "${OUT_FMT[@]}" "$FIX/wake_word.wav"
 
 # --- several commands in one stream, with the expected spans ------------------------------
 silence lead 0.8

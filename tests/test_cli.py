@@ -167,9 +167,5 @@ def test_unloadable_model_is_one_line(fixtures_dir: Path, tmp_path: Path) -> Non
     assert_one_line_error(result, "stt.model = 'no-such-model'")
 
 
-def test_listen_without_a_file_says_what_to_do(tmp_path: Path) -> None:
-    assert_one_line_error(run(["listen"], tmp_path), "--file")
-
-
 def test_say_nothing_is_an_error(tmp_path: Path) -> None:
     assert_one_line_error(run(["say", "  "], tmp_path), "say needs some text")

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import click
 import typer
-from rich.console import Console as RichConsole
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
+from voicedesk.audio.capture import list_input_devices, resolve_device
 from voicedesk.audio.files import load_audio
-from voicedesk.config import Settings, load_settings
+from voicedesk.audio.ptt import default_control_path, send_control_sync
+from voicedesk.cli_display import err, out, show_event, show_heard, span
+from voicedesk.config import ListenSettings, Settings, load_settings
 from voicedesk.errors import VoicedeskError
-from voicedesk.listener import Heard, Listener
+from voicedesk.listener import Listener
+from voicedesk.session import SessionOptions, run_session
+from voicedesk.stats import format_summary
 from voicedesk.store import Store
 from voicedesk.stt.vocabulary import build_vocabulary
 from voicedesk.stt.whisper import WhisperTranscriber
@@ -33,8 +40,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="voicedesk: whisper to your agents.",
 )
-out = RichConsole(highlight=False, soft_wrap=True)
-err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default: $VOICEDESK_CONFIG).")
@@ -57,27 +62,6 @@ def _store(settings: Settings) -> Store:
     return Store.in_dir(settings.data_dir())
 
 
-def _show(heard: Heard, as_json: bool) -> None:
-    """Print one heard command as a JSON line or a readable block."""
-    if as_json:
-        print(json.dumps(heard.to_json()), flush=True)
-        return
-    intent = heard.intent
-    fields = [f"{k}={v}" for k, v in intent.contract().items() if v is not None and k != "type"]
-    span = heard.utterance
-    stamp = f"{_span(span.start, span.end)} " if span.pcm else ""
-    out.print(f"{escape(stamp)}[bold]{escape(heard.transcript.text)}[/bold]")
-    out.print(f"    → {intent.type} {escape(' '.join(fields))} "
-              f"[dim](confidence {intent.confidence:.2f})[/dim]")
-    if heard.outcome is not None:
-        out.print(f"    ✔ {escape(heard.outcome.reply)}")
-
-
-def _span(start: float, end: float) -> str:
-    """'[  3.42-  6.10s]' for an utterance's place in its file."""
-    return f"[{start:6.2f}-{end:6.2f}s]"
-
-
 def _listen_file(path: Path, settings: Settings, dry_run: bool, as_json: bool) -> int:
     """Run one audio file through the whole pipeline; the exit code."""
     pcm = load_audio(path)
@@ -85,24 +69,119 @@ def _listen_file(path: Path, settings: Settings, dry_run: bool, as_json: bool) -
     listener = Listener(settings, _transcriber(settings), store)
     count = 0
     for heard in listener.run(pcm, source=f"file:{path.name}"):
-        _show(heard, as_json)
+        show_heard(heard, as_json)
         count += 1
     if count == 0:
         err.print(f"no speech found in {path}")
     return 0
 
 
+def _listen_live(settings: Settings, options: LiveOptions) -> int:
+    """Listen to the microphone until Ctrl-C or SIGTERM; the exit code."""
+    if options.push_to_talk and not sys.stdin.isatty():
+        err.print("[dim]no terminal: drive push-to-talk with `voicedesk ptt start|stop`[/dim]")
+    device = resolve_device(options.device or settings.listen.device)
+    store = None if options.dry_run else _store(settings)
+    transcriber = _transcriber(settings)
+    partials = settings.listen.partials == "on" or (
+        settings.listen.partials == "auto"
+        and transcriber.warm_up() < 0.25 * settings.listen.partial_interval_s
+    )
+    session = SessionOptions(
+        device=device,
+        push_to_talk=options.push_to_talk,
+        partials=partials,
+        control_path=settings.listen.control_socket or default_control_path(),
+    )
+    listener = asyncio.run(
+        run_session(settings, transcriber, store, session, lambda e: show_event(e, options.as_json))
+    )
+    if options.stats:
+        for line in format_summary(listener.timings) or ["no commands heard"]:
+            err.print(line, markup=False)
+    return 0
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """The command-line switches of a live `listen`."""
+
+    device: str | None
+    push_to_talk: bool
+    dry_run: bool
+    as_json: bool
+    stats: bool
+
+
 @app.command()
 def listen(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Audio file to hear.")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", "-d", help="Input device: index or name part.")
+    ] = None,
+    ptt: Annotated[bool, typer.Option("--ptt", help="Push-to-talk instead of hands-free.")] = False,
+    wake_word: Annotated[
+        str | None, typer.Option("--wake-word", help="Only commands starting with this word.")
+    ] = None,
+    partials: Annotated[
+        str | None, typer.Option("--partials", help="Partial transcripts: auto, on or off.")
+    ] = None,
+    stats: Annotated[bool, typer.Option("--stats", help="Print p50/p95 timings at exit.")] = False,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Hear commands in an audio file and act on them."""
-    if file is None:
-        raise VoicedeskError("listen needs --file FILE: microphone capture is not built yet")
-    raise typer.Exit(_listen_file(file, load_settings(config), dry_run, as_json))
+    """Hear commands from the microphone (or an audio file) and act on them."""
+    settings = load_settings(config)
+    overrides = {"wake_word": wake_word, "partials": partials}
+    listen_settings = {k: v for k, v in overrides.items() if v is not None}
+    if listen_settings:
+        settings = _with_listen(settings, listen_settings)
+    if file is not None:
+        raise typer.Exit(_listen_file(file, settings, dry_run, as_json))
+    options = LiveOptions(device, ptt, dry_run, as_json, stats)
+    raise typer.Exit(_listen_live(settings, options))
+
+
+def _with_listen(settings: Settings, values: dict[str, str]) -> Settings:
+    """Settings with `[listen]` keys replaced, validated like the config file."""
+    merged = {**settings.listen.model_dump(), **values}
+    try:
+        listen_settings = ListenSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise VoicedeskError(f"bad option: {exc.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"listen": listen_settings})
+
+
+@app.command()
+def devices() -> None:
+    """List the input devices `listen --device` can use."""
+    table = Table("index", "name", "channels", "default rate", "default")
+    for device in list_input_devices():
+        table.add_row(
+            str(device.index),
+            device.name,
+            str(device.channels),
+            f"{device.default_rate:.0f}",
+            "*" if device.is_default else "",
+        )
+    out.print(table)
+
+
+@app.command("ptt")
+def ptt_command(
+    action: Annotated[str, typer.Argument(help="start, stop, toggle or status.")],
+    config: ConfigOption = None,
+) -> None:
+    """Tell the running `listen --ptt` to start or stop listening (for desktop shortcuts)."""
+    if action not in ("start", "stop", "toggle", "status"):
+        raise VoicedeskError(f"unknown ptt action {action!r}: use start, stop, toggle or status")
+    settings = load_settings(config)
+    path = settings.listen.control_socket or default_control_path()
+    reply = send_control_sync(path, "status" if action == "status" else f"ptt {action}")
+    if reply.startswith("error"):
+        raise VoicedeskError(reply.removeprefix("error: "))
+    out.print(reply.removeprefix("ok "), markup=False)
 
 
 @app.command()
@@ -137,21 +216,29 @@ def transcribe(
         total += result.seconds
         heard_any = heard_any or bool(result.text)
         rtf = result.seconds / max(utterance.duration, 1e-6)
-        row = {"start": round(utterance.start, 3), "end": round(utterance.end, 3),
-               "text": result.text, "transcribe_ms": round(result.seconds * 1000, 1),
-               "rtf": round(rtf, 3)}
+        row = {
+            "start": round(utterance.start, 3),
+            "end": round(utterance.end, 3),
+            "text": result.text,
+            "transcribe_ms": round(result.seconds * 1000, 1),
+            "rtf": round(rtf, 3),
+        }
         if as_json:
             print(json.dumps(row), flush=True)
         elif result.text:
-            out.print(f"{escape(_span(utterance.start, utterance.end))} {escape(result.text)} "
-                      f"[dim]({row['transcribe_ms']:.0f} ms, RTF {rtf:.2f})[/dim]")
+            out.print(
+                f"{escape(span(utterance.start, utterance.end))} {escape(result.text)} "
+                f"[dim]({row['transcribe_ms']:.0f} ms, RTF {rtf:.2f})[/dim]"
+            )
     audio_s = len(pcm) / (SAMPLE_RATE * SAMPLE_WIDTH)
     if not heard_any:
         err.print(f"no speech found in {file}")
     if not as_json:
-        out.print(f"[dim]{audio_s:.1f} s of audio; model load and warm-up {load_s:.2f} s; "
-                  f"transcription {total:.2f} s ({transcriber.choice.device}, "
-                  f"{transcriber.choice.compute_type})[/dim]")
+        out.print(
+            f"[dim]{audio_s:.1f} s of audio; model load and warm-up {load_s:.2f} s; "
+            f"transcription {total:.2f} s ({transcriber.choice.device}, "
+            f"{transcriber.choice.compute_type})[/dim]"
+        )
 
 
 @app.command()
@@ -164,10 +251,10 @@ def say(
     """Type a command instead of speaking it: same parser, same console."""
     settings = load_settings(config)
     if not text.strip():
-        raise VoicedeskError("say needs some text, e.g. voicedesk say \"status\"")
+        raise VoicedeskError('say needs some text, e.g. voicedesk say "status"')
     store = None if dry_run else _store(settings)
     listener = Listener(settings, transcriber=None, store=store)
-    _show(listener.say(text), as_json)
+    show_heard(listener.say(text), as_json)
 
 
 def _print_jobs(store: Store, agent: str | None) -> None:
@@ -211,7 +298,10 @@ def main() -> None:
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if os.environ.get("VOICEDESK_DEBUG"):
             traceback.print_exc()
-        err.print(f"voicedesk: internal error: {type(exc).__name__}: {exc} "
-                  "(set VOICEDESK_DEBUG=1 for the traceback)", markup=False)
+        err.print(
+            f"voicedesk: internal error: {type(exc).__name__}: {exc} "
+            "(set VOICEDESK_DEBUG=1 for the traceback)",
+            markup=False,
+        )
         code = 70
     sys.exit(code if isinstance(code, int) else 0)

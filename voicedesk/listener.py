@@ -1,4 +1,4 @@
-"""The listener: wires audio → segmenter → transcriber → parser → console for one stream."""
+"""The listener: wires audio → segmenter → transcriber → parser → dialogue for one file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from voicedesk.audio.segmenter import SegmenterSettings
 from voicedesk.audio.vad import utterances
 from voicedesk.config import Settings
 from voicedesk.console import Console
+from voicedesk.dialogue import Dialogue
 from voicedesk.errors import TranscriptionError
 from voicedesk.intents.grammar import parse_command
+from voicedesk.intents.wake import strip_wake_word
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
 from voicedesk.types import Intent, Outcome, Transcript, Utterance
@@ -27,6 +29,7 @@ class Heard:
     intent: Intent
     outcome: Outcome | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    notices: tuple[Outcome, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of COMMANDS.md plus confidence, source, timings and the action."""
@@ -43,12 +46,99 @@ class Heard:
             record["action"] = self.outcome.action
             record["reply"] = self.outcome.reply
             record["job_ids"] = list(self.outcome.job_ids)
+        if self.notices:
+            record["notices"] = [notice.reply for notice in self.notices]
         return record
 
 
-def _ms(seconds: float) -> float:
+def ms(seconds: float) -> float:
     """Seconds to milliseconds, rounded for output."""
     return round(seconds * 1000.0, 1)
+
+
+class Responder:
+    """Transcript text → intent → dialogue → audit log; shared by the file and live listeners."""
+
+    def __init__(self, settings: Settings, store: Store | None, confirm: bool = True) -> None:
+        """Act against `store` (None: a dry run that only parses); `confirm` enables read-backs."""
+        self.settings = settings
+        self.store = store
+        self.agents = settings.agent_aliases()
+        self.console = Console(store, settings.agents) if store is not None else None
+        self.dialogue = Dialogue(self.console, settings) if self.console and confirm else None
+
+    def command_text(self, text: str) -> str | None:
+        """The text to parse: with a wake word configured, what follows it, or None."""
+        wake = self.settings.listen.wake_word
+        if not wake:
+            return text
+        return strip_wake_word(text, wake)
+
+    def parse(self, text: str) -> Intent:
+        """Text to intent with the configured agents and threshold."""
+        return parse_command(text, self.agents, min_confidence=self.settings.intents.min_confidence)
+
+    def respond(self, intent: Intent, now: float) -> list[Outcome]:
+        """Act on an intent: through the dialogue, straight to the console, or not at all."""
+        if self.dialogue is not None:
+            return self.dialogue.handle(intent, now)
+        return [self.console.act(intent)] if self.console is not None else []
+
+    def expire(self, now: float, source: str) -> Outcome | None:
+        """Drop a read-back whose time is up, recording the notice in the audit log."""
+        notice = self.dialogue.expire(now) if self.dialogue is not None else None
+        if notice is not None:
+            self.record(source, None, "", Intent("unknown"), notice, {})
+        return notice
+
+    def record(
+        self,
+        source: str,
+        utterance: Utterance | None,
+        text: str,
+        intent: Intent,
+        outcome: Outcome,
+        timings: dict[str, float],
+    ) -> None:
+        """Append one row to the audit log (nothing in a dry run)."""
+        if self.store is None:
+            return
+        self.store.record_utterance(
+            {
+                "source": source,
+                "transcript": text,
+                "intent": intent.to_dict(),
+                "start": utterance.start if utterance else None,
+                "end": utterance.end if utterance else None,
+                "action": outcome.action,
+                "reply": outcome.reply,
+                "timings": timings,
+            }
+        )
+
+    def conclude(
+        self,
+        source: str,
+        utterance: Utterance,
+        transcript: Transcript,
+        command: str,
+        now: float,
+        timings: dict[str, float],
+        clock: Callable[[], float],
+    ) -> Heard:
+        """Parse `command` (the transcript less any wake word), act, time and audit it."""
+        began = clock()
+        intent = self.parse(command)
+        parsed = clock()
+        outcomes = self.respond(intent, now)
+        timings.update(parse=ms(parsed - began), act=ms(clock() - parsed))
+        if "transcribe" in timings:  # heard, not typed: what the speaker waited for
+            stages = ("segment_close", "queued", "transcribe", "parse")
+            timings["speech_end_to_intent"] = round(sum(timings.get(k, 0.0) for k in stages), 1)
+        for outcome in outcomes:
+            self.record(source, utterance, transcript.text, intent, outcome, timings)
+        notices, main = tuple(outcomes[:-1]), (outcomes[-1] if outcomes else None)
+        return Heard(utterance, transcript, intent, main, timings, notices)
 
 
 class Listener:
@@ -64,61 +154,42 @@ class Listener:
         """Act against `store`, or only report (a dry run) when it is None; no model for typing."""
         self.settings = settings
         self.transcriber = transcriber
-        self.store = store
-        self.console = Console(store, settings.agents) if store is not None else None
-        self.agents = settings.agent_aliases()
+        self.responder = Responder(settings, store)
+        self.clock = clock
         segmenting = SegmenterSettings.from_vad(settings.vad)
         self._hangover_s = segmenting.hangover_frames * segmenting.frame_ms / 1000.0
-        self.clock = clock
 
     def utterances(self, pcm: bytes) -> Iterator[Utterance]:
         """Cut 16 kHz mono s16le PCM into utterances with the configured VAD."""
         return utterances(pcm, self.settings.vad)
 
-    def parse(self, text: str) -> Intent:
-        """Text to intent with the configured agents and threshold."""
-        return parse_command(text, self.agents, min_confidence=self.settings.intents.min_confidence)
-
     def hear(self, utterance: Utterance, source: str = "file") -> Heard | None:
-        """Transcribe, parse and act on one utterance; None when nothing was said."""
+        """Transcribe, parse and act on one utterance; None when no command was said."""
         if self.transcriber is None:
             raise TranscriptionError("no speech model is loaded (a typed-command listener)")
         began = self.clock()
         transcript = self.transcriber.transcribe(utterance.pcm)
-        if not transcript.text:
+        text = self.responder.command_text(transcript.text) if transcript.text else None
+        if not text:
             return None
         wait = self._hangover_s if utterance.closed_by == "silence" else 0.0
-        timings = {"segment_close": _ms(wait), "transcribe": _ms(self.clock() - began)}
-        return self._conclude(utterance, transcript, source, timings)
-
-    def _conclude(
-        self, utterance: Utterance, transcript: Transcript, source: str, timings: dict[str, float]
-    ) -> Heard:
-        """Parse, act, time and audit one transcript."""
-        began = self.clock()
-        intent = self.parse(transcript.text)
-        parsed = self.clock()
-        outcome = self.console.act(intent) if self.console is not None else None
-        timings.update(parse=_ms(parsed - began), act=_ms(self.clock() - parsed))
-        if "transcribe" in timings:  # heard, not typed: what the speaker waited for
-            waited = timings["segment_close"] + timings["transcribe"] + timings["parse"]
-            timings["speech_end_to_intent"] = round(waited, 1)
-        if self.store is not None and outcome is not None:
-            self.store.record_utterance({
-                "source": source, "start": utterance.start, "end": utterance.end,
-                "transcript": transcript.text, "intent": intent.to_dict(),
-                "action": outcome.action, "reply": outcome.reply, "timings": timings,
-            })
-        return Heard(utterance, transcript, intent, outcome, timings)
+        timings = {"segment_close": ms(wait), "transcribe": ms(self.clock() - began)}
+        return self.responder.conclude(
+            source, utterance, transcript, text, utterance.end, timings, self.clock
+        )
 
     def run(self, pcm: bytes, source: str = "file") -> Iterator[Heard]:
-        """Every command heard in a stream, in order."""
+        """Every command heard in a stream, in order (stream time is the dialogue's clock)."""
         for utterance in self.utterances(pcm):
             heard = self.hear(utterance, source)
             if heard is not None:
                 yield heard
 
     def say(self, text: str) -> Heard:
-        """A typed command through the same parser, console and audit log."""
+        """A typed command through the same parser, console and audit log; never read back."""
         utterance = Utterance(pcm=b"", start=0.0, end=0.0, speech_end=0.0, closed_by="silence")
-        return self._conclude(utterance, Transcript(text=text.strip()), "typed", {})
+        typed = Responder(self.settings, self.responder.store, confirm=False)
+        command = text.strip()
+        return typed.conclude(
+            "typed", utterance, Transcript(text=command), command, 0.0, {}, self.clock
+        )

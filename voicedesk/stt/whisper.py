@@ -78,9 +78,10 @@ class WhisperTranscriber:
             "hotwords": vocabulary.hotwords if settings.use_hotwords else None,
         }
 
-    def warm_up(self) -> None:
-        """Run one short decode so the first real utterance does not pay for lazy setup."""
-        self.transcribe(bytes(16_000))
+    def warm_up(self) -> float:
+        """Decode a second of silence twice so lazy setup is paid; the second decode's seconds."""
+        self.transcribe(bytes(32_000))
+        return self.transcribe(bytes(32_000)).seconds
 
     def transcribe(self, pcm: bytes) -> Transcript:
         """Transcribe one utterance; segments that fail the guard are dropped, not returned."""

@@ -1,0 +1,179 @@
+"""Live-voice latency through a virtual PulseAudio microphone (a benchmark, not a test).
+
+Measures, with the configured model (tiny.en by default) on this machine:
+  1. push-to-talk: key release (`voicedesk ptt stop`) -> intent stored, p50/p95;
+  2. hands-free: speech end -> intent, and the hangover's share of it;
+  3. VAD CPU time per second of audio;
+  4. optionally, dev-set intent accuracy through the live path (--dev-stream, --labels).
+
+Usage (from the repo root, with PulseAudio and pulseaudio-utils installed):
+  .venv/bin/python benchmarks/live_voice.py [--commands DIR] [--rounds 4]
+      [--dev-stream ../shared/data/commands/dev/stream.wav
+       --labels ../shared/data/commands/dev/labels.tsv
+       --agents ../shared/data/commands/agents.toml --eval ../shared/tools/eval_commands.py]
+Writes benchmarks/results/<date>-live-voice.json and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from live_process import LiveProcess, voicedesk  # noqa: E402
+from pulse import VirtualMic  # noqa: E402
+
+from voicedesk.audio.files import load_audio  # noqa: E402
+from voicedesk.audio.framing import frames  # noqa: E402
+from voicedesk.audio.vad import webrtc_detector  # noqa: E402
+from voicedesk.stats import summarise  # noqa: E402
+
+COMMAND_FIXTURES = ("dispatch_frontend", "status_job", "cancel_job", "experiment", "results")
+
+
+def write_config(home: Path, socket_dir: Path, agents: Path | None) -> Path:
+    """A config for the benchmark listener: the virtual mic, a private socket, the agents."""
+    body = agents.read_text() if agents else ""
+    config = home / "config.toml"
+    config.write_text(
+        f'{body}\n[listen]\ndevice = "pulse"\ncontrol_socket = "{socket_dir}/c.sock"\n'
+    )
+    return config
+
+
+def push_to_talk(
+    mic: VirtualMic, clips: list[Path], home: Path, config: Path
+) -> list[dict[str, float]]:
+    """Each clip between `ptt start` and `ptt stop`; the timings of every utterance."""
+    listener = LiveProcess(["--ptt"], home, config)
+    listener.wait_ready()
+    for clip in clips:
+        voicedesk(["ptt", "start"], home, config)
+        mic.play(clip)
+        voicedesk(["ptt", "stop"], home, config)
+        count = len(listener.utterances())
+        listener.wait_for(lambda e, n=count: len(listener.utterances()) > n or False, 30)
+    listener.stop()
+    return [e["timings_ms"] for e in listener.utterances()]
+
+
+def hands_free(
+    mic: VirtualMic, clips: list[Path], home: Path, config: Path
+) -> list[dict[str, float]]:
+    """Each clip played with silence between; the timings of every utterance."""
+    listener = LiveProcess([], home, config)
+    listener.wait_ready()
+    for clip in clips:
+        count = len(listener.utterances())
+        mic.play(clip)
+        # a clip the model did not hear counts against accuracy, not latency
+        with contextlib.suppress(AssertionError):
+            listener.wait_for(lambda e, n=count: len(listener.utterances()) > n, 15)
+    listener.stop()
+    return [e["timings_ms"] for e in listener.utterances()]
+
+
+def vad_cpu_ms_per_second(clip: Path, repeats: int = 20) -> float:
+    """CPU milliseconds the VAD detector spends per second of audio."""
+    pcm = load_audio(clip)
+    detector = webrtc_detector(2, energy_floor_dbfs=-55.0)
+    chunks = [frame.pcm for frame in frames(pcm, 30)]
+    began = time.process_time()
+    for _ in range(repeats):
+        for chunk in chunks:
+            detector(chunk)
+    seconds_of_audio = repeats * len(chunks) * 0.03
+    return (time.process_time() - began) * 1000.0 / seconds_of_audio
+
+
+def live_accuracy(mic: VirtualMic, args: argparse.Namespace, home: Path, config: Path) -> str:
+    """Play the dev stream into a hands-free dry-run listener and score it."""
+    listener = LiveProcess(["--dry-run"], home, config)
+    listener.wait_ready()
+    mic.play(args.dev_stream)
+    time.sleep(3)
+    listener.stop()
+    out = home / "live.jsonl"
+    out.write_text("".join(json.dumps(e) + "\n" for e in listener.utterances()))
+    scored = subprocess.run(
+        [sys.executable, str(args.eval), str(args.labels), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return scored.stdout.strip().splitlines()[-1]
+
+
+def row(name: str, summary: dict[str, tuple[int, float, float]], key: str) -> str:
+    """One markdown table row."""
+    count, median, p95 = summary.get(key, (0, float("nan"), float("nan")))
+    return f"| {name} | {key} | {count} | {median:.0f} | {p95:.0f} |"
+
+
+def main() -> None:
+    """Run the suites and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=Path, default=ROOT / "tests" / "fixtures")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--dev-stream", type=Path)
+    parser.add_argument("--labels", type=Path)
+    parser.add_argument("--agents", type=Path)
+    parser.add_argument("--eval", type=Path)
+    args = parser.parse_args()
+    clips = [args.commands / f"{name}.wav" for name in COMMAND_FIXTURES] * args.rounds
+    mic = VirtualMic()
+    mic.start()
+    results: dict[str, Any] = {
+        "machine": platform.platform(),
+        "processor": platform.processor(),
+        "date": date.today().isoformat(),
+        "clips": len(clips),
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="vdb-", dir="/tmp") as tmp:
+            home = Path(tmp)
+            config = write_config(home, home, args.agents)
+            ptt = summarise(push_to_talk(mic, clips, home, config))
+            free = summarise(hands_free(mic, clips, home, config))
+            results.update(push_to_talk=ptt, hands_free=free)
+            results["vad_cpu_ms_per_s"] = vad_cpu_ms_per_second(args.commands / "multi_command.wav")
+            if args.dev_stream and args.labels and args.eval:
+                results["live_dev_accuracy"] = live_accuracy(mic, args, home, config)
+    finally:
+        mic.stop()
+    share = free["segment_close"][1] / max(free["speech_end_to_intent"][1], 1e-9)
+    results["hangover_share_of_hands_free"] = share
+    lines = [
+        "| mode | timing | n | median ms | p95 ms |",
+        "|---|---|---|---|---|",
+        row("push-to-talk", ptt, "closed_to_stored"),
+        row("push-to-talk", ptt, "transcribe"),
+        row("hands-free", free, "segment_close"),
+        row("hands-free", free, "speech_end_to_intent"),
+        row("hands-free", free, "closed_to_stored"),
+    ]
+    print("\n".join(lines))
+    print(f"hangover share of hands-free speech-end->intent (medians): {share:.0%}")
+    print(f"VAD CPU: {results['vad_cpu_ms_per_s']:.3f} ms per second of audio")
+    if "live_dev_accuracy" in results:
+        print(f"dev set through the live path: {results['live_dev_accuracy']}")
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{date.today().isoformat()}-live-voice.json").write_text(
+        json.dumps(results, indent=2) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

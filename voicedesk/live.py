@@ -1,0 +1,186 @@
+"""The live listener: microphone frames → VAD or push-to-talk → transcriber → dialogue, live.
+
+One asyncio loop. Frames arrive from the capture source; hands-free, the segmenter closes an
+utterance after its hangover; with push-to-talk, the release closes it at once. Closed
+utterances go through a queue to one worker, which transcribes off the loop
+(`asyncio.to_thread`), parses, acts through the dialogue and reports. A ticker re-transcribes
+the growing utterance for partial transcripts while nothing else holds the model, and drops
+read-back questions whose time is up. Every time is on one monotonic clock; the voice's end
+is placed on it from the frame that carried it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from voicedesk.audio.gate import PushToTalkGate
+from voicedesk.audio.segmenter import Segmenter, SegmenterSettings
+from voicedesk.audio.vad import webrtc_detector
+from voicedesk.config import Settings
+from voicedesk.listener import Heard, Responder, ms
+from voicedesk.store import Store
+from voicedesk.stt.protocol import Transcriber
+from voicedesk.types import AudioFrame, Reply, Transcript, Utterance
+
+EventKind = Literal["ready", "talking", "idle", "partial", "heard", "ignored", "notice"]
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """Something the user should see: a state change, a partial, a command heard, a notice."""
+
+    kind: EventKind
+    text: str = ""
+    heard: Heard | None = None
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True)
+class _Closed:
+    """A closed utterance on its way to the worker, with its wall-clock times."""
+
+    utterance: Utterance
+    speech_end: float
+    closed: float
+
+
+class LiveListener:
+    """Listens to a live stream of frames and acts on every command in it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transcriber: Transcriber,
+        store: Store | None,
+        emit: Callable[[LiveEvent], None],
+        push_to_talk: bool = False,
+        partials: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Act against `store` (None: a dry run), reporting to `emit`."""
+        vad = settings.vad
+        detector = webrtc_detector(vad.aggressiveness, energy_floor_dbfs=vad.energy_floor_dbfs)
+        self.settings, self.transcriber, self.emit, self.clock = settings, transcriber, emit, clock
+        self.responder = Responder(settings, store)
+        self.push_to_talk, self.partials = push_to_talk, partials
+        self.segmenter = Segmenter(detector, SegmenterSettings.from_vad(vad))
+        self.gate = PushToTalkGate(detector, vad.frame_ms, vad.pre_roll_ms)
+        self.timings: list[dict[str, float]] = []
+        self._queue: asyncio.Queue[_Closed | None] = asyncio.Queue()
+        self._model = asyncio.Lock()
+        self._anchor = (0.0, clock())  # (stream seconds, wall clock) of the newest frame's end
+        self._last_partial = 0.0
+
+    def set_talking(self, talking: bool) -> None:
+        """Push-to-talk pressed (True) or released (False); a release closes the utterance now."""
+        if talking:
+            self.gate.press()
+            self.emit(LiveEvent("talking"))
+            return
+        utterance = self.gate.release()
+        self.emit(LiveEvent("idle"))
+        if utterance is not None:
+            self._enqueue(utterance, closed=self.clock())
+
+    async def run(self, frames: AsyncIterator[AudioFrame]) -> None:
+        """Listen until the frames end (or fail); finish what is in flight before returning."""
+        worker = asyncio.create_task(self._work())
+        ticker = asyncio.create_task(self._tick())
+        try:
+            async for frame in frames:
+                self._on_frame(frame)
+        finally:
+            self._close_open_utterance()
+            self._queue.put_nowait(None)
+            await worker
+            ticker.cancel()
+
+    def _on_frame(self, frame: AudioFrame) -> None:
+        """Route one frame to the gate or the segmenter."""
+        now = self.clock()
+        self._anchor = (frame.start + frame.duration, now)
+        if self.push_to_talk:
+            self.gate.feed(frame)
+            return
+        for utterance in self.segmenter.feed(frame):
+            self._enqueue(utterance, closed=now)
+
+    def _close_open_utterance(self) -> None:
+        """At shutdown, the utterance in progress is finished rather than lost."""
+        if self.push_to_talk:
+            utterance = self.gate.release()
+            pending = [utterance] if utterance is not None else []
+        else:
+            pending = self.segmenter.flush()
+        for item in pending:
+            self._enqueue(item, closed=self.clock())
+
+    def _enqueue(self, utterance: Utterance, closed: float) -> None:
+        """Hand a closed utterance to the worker, placing its voice's end on the wall clock."""
+        stream_now, wall_now = self._anchor
+        speech_end = min(closed, wall_now - (stream_now - utterance.speech_end))
+        self._queue.put_nowait(_Closed(utterance, speech_end, closed))
+
+    async def _work(self) -> None:
+        """Transcribe and act on closed utterances, one at a time, in order."""
+        while (item := await self._queue.get()) is not None:
+            self._handle(item, await self._transcribe(item))
+
+    async def _transcribe(self, item: _Closed) -> tuple[str, float, float]:
+        """(text, when the model was free, when the transcript was ready)."""
+        async with self._model:
+            began = self.clock()
+            transcript = await asyncio.to_thread(self.transcriber.transcribe, item.utterance.pcm)
+            return transcript.text, began, self.clock()
+
+    def _handle(self, item: _Closed, transcribed: tuple[str, float, float]) -> None:
+        """Wake-word check, parse, act, record timings, report."""
+        text, began, ready = transcribed
+        command = self.responder.command_text(text) if text else None
+        if not command:
+            if text:
+                self.emit(LiveEvent("ignored", text))
+            return
+        timings = {
+            "segment_close": ms(item.closed - item.speech_end),
+            "queued": ms(began - item.closed),
+            "transcribe": ms(ready - began),
+        }
+        heard = self.responder.conclude(
+            "microphone", item.utterance, Transcript(text), command, ready, timings, self.clock
+        )
+        timings["closed_to_stored"] = ms(self.clock() - item.closed)
+        self.timings.append(timings)
+        for notice in heard.notices:
+            self.emit(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
+        reply = heard.outcome.as_reply() if heard.outcome is not None else None
+        self.emit(LiveEvent("heard", text, heard=heard, reply=reply))
+
+    async def _tick(self, period: float = 0.1) -> None:
+        """Partial transcripts while speech goes on; read-back questions that time out."""
+        while True:
+            await asyncio.sleep(period)
+            now = self.clock()
+            notice = self.responder.expire(now, "timer")
+            if notice is not None:
+                self.emit(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
+            if (
+                self.partials
+                and now - self._last_partial >= self.settings.listen.partial_interval_s
+            ):
+                await self._partial(now)
+
+    async def _partial(self, now: float) -> None:
+        """Re-transcribe the open utterance if the model is free and there is enough of it."""
+        pcm = self.gate.pending_audio() if self.push_to_talk else self.segmenter.pending_audio()
+        if len(pcm) < 16_000 or self._model.locked() or not self._queue.empty():
+            return  # under half a second of audio, or the final transcript has priority
+        self._last_partial = now
+        async with self._model:
+            transcript = await asyncio.to_thread(self.transcriber.transcribe, pcm)
+        if transcript.text:
+            self.emit(LiveEvent("partial", transcript.text))

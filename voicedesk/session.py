@@ -1,0 +1,108 @@
+"""One live session: microphone, control socket, terminal keys and signals around a LiveListener."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from voicedesk.audio.capture import InputDevice, MicrophoneSource
+from voicedesk.audio.ptt import PTT_KEYS, ControlServer, PushToTalk, TerminalKeys
+from voicedesk.config import Settings
+from voicedesk.live import LiveEvent, LiveListener
+from voicedesk.store import Store
+from voicedesk.stt.protocol import Transcriber
+from voicedesk.types import AudioFrame
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How this session listens."""
+
+    device: InputDevice
+    push_to_talk: bool
+    partials: bool
+    control_path: Path
+
+
+async def until_stopped(
+    frames: AsyncIterator[AudioFrame], stop: asyncio.Event
+) -> AsyncIterator[AudioFrame]:
+    """The frames of `frames` until `stop` is set (Ctrl-C, SIGTERM, `q`)."""
+    source = frames.__aiter__()
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            following = asyncio.ensure_future(source.__anext__())
+            await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                return
+            try:
+                yield following.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stopping.cancel()
+
+
+def _control_handler(ptt: PushToTalk, push_to_talk: bool) -> Callable[[str], str]:
+    """What the control socket does with one line."""
+
+    def handle(line: str) -> str:
+        """Push-to-talk commands reach the listener; hands-free says so."""
+        if not push_to_talk and line.strip().lower().startswith("ptt"):
+            return "error: this listener is hands-free; start it with `voicedesk listen --ptt`"
+        return ptt.handle_command(line)
+
+    return handle
+
+
+async def run_session(
+    settings: Settings,
+    transcriber: Transcriber,
+    store: Store | None,
+    options: SessionOptions,
+    emit: Callable[[LiveEvent], None],
+) -> LiveListener:
+    """Listen until stopped; returns the listener (for its timings). Errors propagate."""
+    device = options.device
+    listener = LiveListener(
+        settings, transcriber, store, emit, options.push_to_talk, options.partials
+    )
+    ptt = PushToTalk(on_change=listener.set_talking)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    def on_key(key: str) -> None:
+        """Space or enter toggles talking; q stops the session."""
+        if key in PTT_KEYS:
+            ptt.toggle()
+        elif key.lower() == "q":
+            stop.set()
+
+    try:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(
+                ControlServer(options.control_path, _control_handler(ptt, options.push_to_talk))
+            )
+            mic = await stack.enter_async_context(
+                MicrophoneSource(device, settings.vad.frame_ms)
+            )
+            if options.push_to_talk and sys.stdin.isatty():
+                await stack.enter_async_context(TerminalKeys(on_key))
+            mode = "push-to-talk" if options.push_to_talk else "hands-free"
+            emit(LiveEvent("ready", f"{mode} on {device.name}; control {options.control_path}"))
+            await listener.run(until_stopped(mic, stop))
+            if mic.dropped_frames or mic.input_overflows:
+                emit(LiveEvent("notice", f"audio overflow: {mic.overflow_report()}"))
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return listener

@@ -15,15 +15,13 @@ from typing import TypeVar
 
 import pytest
 
-from voicedesk.audio.ptt import (
+from voicedesk.audio.control import (
     ControlServer,
-    PushToTalk,
-    TerminalKeys,
     default_control_path,
     send_control,
     send_control_sync,
-    split_keys,
 )
+from voicedesk.audio.ptt import PushToTalk, TerminalKeys, split_keys
 from voicedesk.errors import VoicedeskError
 
 T = TypeVar("T")

@@ -21,8 +21,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from voicedesk.audio.capture import list_input_devices, resolve_device
+from voicedesk.audio.control import default_control_path, send_control_sync
 from voicedesk.audio.files import load_audio
-from voicedesk.audio.ptt import default_control_path, send_control_sync
 from voicedesk.cli_display import err, out, show_event, show_heard, span
 from voicedesk.config import ListenSettings, Settings, load_settings
 from voicedesk.errors import VoicedeskError

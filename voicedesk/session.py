@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicedesk.audio.capture import InputDevice, MicrophoneSource
-from voicedesk.audio.ptt import PTT_KEYS, ControlServer, PushToTalk, TerminalKeys
+from voicedesk.audio.control import ControlServer
+from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys
 from voicedesk.config import Settings
 from voicedesk.live import LiveEvent, LiveListener
 from voicedesk.store import Store

@@ -101,3 +101,25 @@ def test_careful_agents_and_unsure_names_are_asked(store: Store) -> None:
 def test_sure_plain_commands_run_at_once(store: Store) -> None:
     [done] = dialogue(store).handle(Intent("dispatch", agent="backend", task="fix it"), now=0.0)
     assert done.action == "job_created"
+
+
+def test_read_backs_and_expiries_are_in_the_audit_log(store: Store) -> None:
+    from voicedesk.listener import Responder
+    from voicedesk.types import Transcript, Utterance
+
+    job = store.create_job("backend", "x")
+    responder = Responder(Settings(), store)
+    spoken = Utterance(b"", 0.0, 1.0, 1.0)
+
+    def say(text: str, now: float) -> None:
+        """One transcript through the responder at `now`."""
+        responder.conclude("test", spoken, Transcript(text), text, now, {}, lambda: now)
+
+    say(f"cancel job {job.id}", 0.0)
+    say("yes", 1.0)
+    say(f"cancel job {job.id}", 2.0)  # already cancelled: refused without asking
+    second = store.create_job("backend", "y")
+    say(f"cancel job {second.id}", 3.0)
+    assert responder.expire(100.0, "timer") is not None
+    actions = [row["action"] for row in reversed(store.utterances())]
+    assert actions == ["asked", "confirmed:cancelled", "rejected", "asked", "expired"]

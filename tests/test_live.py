@@ -41,11 +41,13 @@ def intents(process: LiveProcess) -> list[dict[str, object]]:
 def test_hands_free_hears_every_command(
     virtual_mic: VirtualMic, tmp_path: Path, control_dir: Path
 ) -> None:
-    listener = LiveProcess([], tmp_path, write_config(tmp_path, control_dir))
+    listener = LiveProcess(["--stats"], tmp_path, write_config(tmp_path, control_dir))
     listener.wait_ready()
     virtual_mic.play(FIXTURES / "multi_command.wav")
     listener.wait_for(lambda e: e.get("intent", {}).get("type") == "cancel")
-    assert listener.stop() == 0, listener.stderr()
+    assert listener.stop() == 0
+    stats = listener.stderr()
+    assert "closed_to_stored" in stats and "n=  4" in stats, stats
     heard = intents(listener)
     transcripts = [e["transcript"] for e in listener.utterances()]
     assert [i["type"] for i in heard] == ["dispatch", "status", "experiment", "cancel"], transcripts
@@ -168,3 +170,39 @@ def test_ptt_without_a_listener_is_one_clear_line(tmp_path: Path, control_dir: P
     result = voicedesk(["ptt", "start"], tmp_path, write_config(tmp_path, control_dir))
     assert result.returncode == 1
     assert "no voicedesk listener is running" in result.stderr
+
+
+def test_partial_transcripts_show_while_speaking(
+    virtual_mic: VirtualMic, tmp_path: Path, control_dir: Path
+) -> None:
+    config = write_config(tmp_path, control_dir)
+    listener = LiveProcess(["--partials", "on", "--dry-run"], tmp_path, config)
+    listener.wait_ready()
+    virtual_mic.play(FIXTURES / "experiment.wav")
+    final = listener.wait_for(lambda e: e.get("event") == "utterance")
+    assert listener.stop() == 0
+    partials = [e["text"] for e in listener.events if e.get("event") == "partial"]
+    assert partials, listener.events
+    assert listener.events.index(final) > listener.events.index(
+        next(e for e in listener.events if e.get("event") == "partial")
+    )
+    assert final["intent"]["type"] == "experiment"
+
+
+def test_a_vanishing_microphone_ends_with_one_line_after_the_work_in_flight(
+    virtual_mic: VirtualMic, tmp_path: Path, control_dir: Path
+) -> None:
+    listener = LiveProcess([], tmp_path, write_config(tmp_path, control_dir))
+    listener.wait_ready()
+    try:
+        virtual_mic.play(FIXTURES / "results.wav", wait=False)
+        time.sleep(3.0)  # the command has ended; its hangover may still be running
+        virtual_mic.vanish()
+        code = listener.process.wait(timeout=60)
+        listener.stop()
+    finally:
+        virtual_mic.start()
+    assert code == 1
+    message = listener.stderr().strip().splitlines()
+    assert message[-1].startswith("voicedesk: error: input device 'pulse' stopped"), message
+    assert [e["intent"]["type"] for e in listener.utterances()] == ["results"]

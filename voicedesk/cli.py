@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
@@ -20,19 +20,14 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from voicedesk.audio.capture import list_input_devices, resolve_device
 from voicedesk.audio.control import default_control_path, send_control_sync
-from voicedesk.audio.files import load_audio
 from voicedesk.cli_display import err, out, show_event, show_heard, span
 from voicedesk.config import ListenSettings, Settings, load_settings
 from voicedesk.errors import VoicedeskError
-from voicedesk.listener import Listener
-from voicedesk.session import SessionOptions, run_session
-from voicedesk.stats import format_summary
-from voicedesk.store import Store
-from voicedesk.stt.vocabulary import build_vocabulary
-from voicedesk.stt.whisper import WhisperTranscriber
-from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH
+
+if TYPE_CHECKING:  # the heavy parts are imported by the commands that use them
+    from voicedesk.store import Store
+    from voicedesk.stt.whisper import WhisperTranscriber
 
 app = typer.Typer(
     add_completion=False,
@@ -51,6 +46,9 @@ SAMPLE_WAV = Path(__file__).parent / "data" / "sample_commands.wav"
 
 def _transcriber(settings: Settings) -> WhisperTranscriber:
     """Load and warm up the configured model with the vocabulary built from the config."""
+    from voicedesk.stt.vocabulary import build_vocabulary
+    from voicedesk.stt.whisper import WhisperTranscriber
+
     vocabulary = build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
     transcriber = WhisperTranscriber(settings.stt, vocabulary)
     transcriber.warm_up()  # so the first command's timings are not the model's lazy setup
@@ -59,11 +57,16 @@ def _transcriber(settings: Settings) -> WhisperTranscriber:
 
 def _store(settings: Settings) -> Store:
     """Open the store in the configured data directory."""
+    from voicedesk.store import Store
+
     return Store.in_dir(settings.data_dir())
 
 
 def _listen_file(path: Path, settings: Settings, dry_run: bool, as_json: bool) -> int:
     """Run one audio file through the whole pipeline; the exit code."""
+    from voicedesk.audio.files import load_audio
+    from voicedesk.listener import Listener
+
     pcm = load_audio(path)
     store = None if dry_run else _store(settings)
     listener = Listener(settings, _transcriber(settings), store)
@@ -78,6 +81,10 @@ def _listen_file(path: Path, settings: Settings, dry_run: bool, as_json: bool) -
 
 def _listen_live(settings: Settings, options: LiveOptions) -> int:
     """Listen to the microphone until Ctrl-C or SIGTERM; the exit code."""
+    from voicedesk.audio.capture import resolve_device
+    from voicedesk.session import SessionOptions, run_session
+    from voicedesk.stats import format_summary
+
     if options.push_to_talk and not sys.stdin.isatty():
         err.print("[dim]no terminal: drive push-to-talk with `voicedesk ptt start|stop`[/dim]")
     device = resolve_device(options.device or settings.listen.device)
@@ -156,6 +163,8 @@ def _with_listen(settings: Settings, values: dict[str, str]) -> Settings:
 @app.command()
 def devices() -> None:
     """List the input devices `listen --device` can use."""
+    from voicedesk.audio.capture import list_input_devices
+
     table = Table("index", "name", "channels", "default rate", "default")
     for device in list_input_devices():
         table.add_row(
@@ -204,6 +213,10 @@ def transcribe(
     config: ConfigOption = None,
 ) -> None:
     """Print what the model hears in each utterance of a file, with timings."""
+    from voicedesk.audio.files import load_audio
+    from voicedesk.listener import Listener
+    from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH
+
     settings = load_settings(config)
     pcm = load_audio(file)
     began = time.perf_counter()
@@ -249,6 +262,8 @@ def say(
     config: ConfigOption = None,
 ) -> None:
     """Type a command instead of speaking it: same parser, same console."""
+    from voicedesk.listener import Listener
+
     settings = load_settings(config)
     if not text.strip():
         raise VoicedeskError('say needs some text, e.g. voicedesk say "status"')

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console as RichConsole
 from rich.markup import escape
 
-from voicedesk.listener import Heard
-from voicedesk.live import LiveEvent
+if TYPE_CHECKING:
+    from voicedesk.listener import Heard
+    from voicedesk.live import LiveEvent
 
 out = RichConsole(highlight=False, soft_wrap=True)
 err = RichConsole(stderr=True, highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ from voicedesk.audio.gate import PushToTalkGate
 from voicedesk.audio.segmenter import Segmenter, SegmenterSettings
 from voicedesk.audio.vad import webrtc_detector
 from voicedesk.config import Settings
+from voicedesk.errors import VoicedeskError
 from voicedesk.listener import Heard, Responder, ms
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
@@ -126,9 +127,12 @@ class LiveListener:
         self._queue.put_nowait(_Closed(utterance, speech_end, closed))
 
     async def _work(self) -> None:
-        """Transcribe and act on closed utterances, one at a time, in order."""
+        """Transcribe and act on closed utterances, one at a time, in order; never crash."""
         while (item := await self._queue.get()) is not None:
-            self._handle(item, await self._transcribe(item))
+            try:
+                self._handle(item, await self._transcribe(item))
+            except VoicedeskError as exc:  # one bad utterance must not end the session
+                self.emit(LiveEvent("notice", f"could not handle what was said: {exc}"))
 
     async def _transcribe(self, item: _Closed) -> tuple[str, float, float]:
         """(text, when the model was free, when the transcript was ready)."""

@@ -116,7 +116,8 @@ def live_accuracy(mic: VirtualMic, args: argparse.Namespace, home: Path, config:
     player.wait(timeout=len(load_audio(args.dev_stream)) / 32_000 + 60)
     time.sleep(3)
     listener.stop()
-    out = home / "live.jsonl"
+    out = ROOT / "benchmarks" / "results" / f"{date.today().isoformat()}-live-dev.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(e) + "\n" for e in listener.utterances()))
     scored = subprocess.run(
         [sys.executable, str(args.eval), str(args.labels), str(out)],

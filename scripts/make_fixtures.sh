@@ -16,7 +16,7 @@
 #   truncated.wav           the first half of dispatch_frontend.wav's bytes (header claims more)
 #   not_audio.wav           a short text file with a .wav name
 #   yes.wav                 "Yes, go ahead."
-#   wake_word.wav           "What is running?" (no wake word), 1.5 s, "Desk, show me the leaderboard."
+#   wake_word.wav           "What is running?" (no wake word), 1.5 s, "Computer, show me the leaderboard."
 # and the demo voicedesk/data/sample_commands.wav: "Frontend, please add a dark mode toggle." /
 # "Tell the backend agent to fix the flaky login test." / "What's running right now?" /
 # "Queue an experiment with half the warmup.", 1.2 s apart.
@@ -63,14 +63,17 @@ pad() {
 # Voices and rates were picked so that tiny.en hears each piece right both as a whole file
 # and as the utterance our segmenter cuts, at several sub-frame offsets. espeak's "add a
 # dark" comes out as "and a dark" and its "halves" as "has" in every voice tried, hence
-# "please add" and "with half".
+# "please add" and "with half". The pieces the live tests play (multi_command, wake_word, yes,
+# status_job, cancel_job, experiment, results) give the same intents at all 10 frame phases
+# of scripts/fixture_phases.py, since live capture starts anywhere on the frame grid:
+# "Backend, fix ..." and "Desk, ..." did not, hence "Tell the backend agent" and "Computer".
 speak dispatch "$VOICE" "$RATE" \
     'Frontend,<break time="350ms"/> please add a dark mode toggle.'
 speak status "$VOICE" "$RATE" 'What is the status of job twelve?'
 speak cancel "$VOICE" "$RATE" 'Cancel job three.'
 speak experiment "$VOICE+m1" 150 'Queue an experiment with half the warmup.'
 speak results "$VOICE" "$RATE" 'Show me the leaderboard.'
-speak backend "$VOICE+m3" 155 'Backend, fix the flaky login test.'
+speak backend "$VOICE" "$RATE" 'Tell the backend agent to fix the flaky login test.'
 
 pad dispatch "$FIX/dispatch_frontend.wav"
 pad status "$FIX/status_job.wav"
@@ -85,7 +88,7 @@ sox -R "$FIX/dispatch_frontend.wav" -r 8000 -c 2 -b 16 -e signed-integer \
 speak yes "$VOICE" "$RATE" 'Yes,<break time="200ms"/> go ahead.'
 pad yes "$FIX/yes.wav"
 speak running "$VOICE" "$RATE" 'What is running?'
-speak wake "$VOICE" "$RATE" 'Desk, show me the leaderboard.'
+speak wake "$VOICE" "$RATE" 'Computer, show me the leaderboard.'
 silence wake_lead 0.5
 silence wake_gap 1.5
 silence wake_tail 1.0
@@ -98,7 +101,7 @@ silence gap 1.5
 silence tail 1.0
 multi_pieces=(backend status experiment cancel)
 multi_texts=(
-    "Backend, fix the flaky login test."
+    "Tell the backend agent to fix the flaky login test."
     "What is the status of job twelve?"
     "Queue an experiment with half the warmup."
     "Cancel job three."

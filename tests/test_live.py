@@ -68,7 +68,7 @@ def test_hands_free_hears_every_command(
 def test_wake_word_gates_commands(
     virtual_mic: VirtualMic, tmp_path: Path, control_dir: Path
 ) -> None:
-    config = write_config(tmp_path, control_dir, 'wake_word = "desk"\n')
+    config = write_config(tmp_path, control_dir, 'wake_word = "computer"\n')
     listener = LiveProcess(["--dry-run"], tmp_path, config)
     listener.wait_ready()
     virtual_mic.play(FIXTURES / "wake_word.wav")

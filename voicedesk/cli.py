@@ -55,6 +55,11 @@ def _transcriber(settings: Settings) -> WhisperTranscriber:
     return transcriber
 
 
+def _control_path(settings: Settings) -> Path:
+    """Where the listener's control socket is: the configured path or the default."""
+    return settings.listen.control_socket or default_control_path()
+
+
 def _store(settings: Settings) -> Store:
     """Open the store in the configured data directory."""
     from voicedesk.store import Store
@@ -90,15 +95,17 @@ def _listen_live(settings: Settings, options: LiveOptions) -> int:
     device = resolve_device(options.device or settings.listen.device)
     store = None if options.dry_run else _store(settings)
     transcriber = _transcriber(settings)
+    short_decode_s = transcriber.short_decode_s  # measured by the warm-up in _transcriber
     partials = settings.listen.partials == "on" or (
         settings.listen.partials == "auto"
-        and transcriber.warm_up() < 0.25 * settings.listen.partial_interval_s
+        and short_decode_s is not None
+        and short_decode_s < 0.25 * settings.listen.partial_interval_s
     )
     session = SessionOptions(
         device=device,
         push_to_talk=options.push_to_talk,
         partials=partials,
-        control_path=settings.listen.control_socket or default_control_path(),
+        control_path=_control_path(settings),
     )
     listener = asyncio.run(
         run_session(settings, transcriber, store, session, lambda e: show_event(e, options.as_json))
@@ -186,7 +193,7 @@ def ptt_command(
     if action not in ("start", "stop", "toggle", "status"):
         raise VoicedeskError(f"unknown ptt action {action!r}: use start, stop, toggle or status")
     settings = load_settings(config)
-    path = settings.listen.control_socket or default_control_path()
+    path = _control_path(settings)
     reply = send_control_sync(path, "status" if action == "status" else f"ptt {action}")
     if reply.startswith("error"):
         raise VoicedeskError(reply.removeprefix("error: "))

@@ -127,7 +127,7 @@ class Console:
                 return _refuse(f"Job {job.id} is already {job.status}.")
             self.store.cancel_jobs([job.id], "cancelled by voice")
             return _done("cancelled", f"Cancelled job {job.id} ({job.agent}).", job_ids=(job.id,))
-        active = self.store.jobs(agent=intent.agent, statuses=ACTIVE_JOB_STATUSES)
+        active = self.cancellable(intent)
         if not active:
             return _refuse(f"{intent.agent} has nothing to cancel.")
         done = self.store.cancel_jobs([job.id for job in active], "cancelled by voice")

@@ -68,10 +68,10 @@ class Responder:
         self.dialogue = Dialogue(self.console, settings) if self.console and confirm else None
 
     def command_text(self, text: str) -> str | None:
-        """The text to parse: with a wake word configured, what follows it, or None."""
+        """The text to parse (with a wake word configured, what follows it); None: no command."""
         wake = self.settings.listen.wake_word
-        if not wake:
-            return text
+        if not text or not wake:
+            return text or None
         return strip_wake_word(text, wake)
 
     def parse(self, text: str) -> Intent:
@@ -169,7 +169,7 @@ class Listener:
             raise TranscriptionError("no speech model is loaded (a typed-command listener)")
         began = self.clock()
         transcript = self.transcriber.transcribe(utterance.pcm)
-        text = self.responder.command_text(transcript.text) if transcript.text else None
+        text = self.responder.command_text(transcript.text)
         if not text:
             return None
         wait = self._hangover_s if utterance.closed_by == "silence" else 0.0

@@ -134,20 +134,20 @@ class LiveListener:
             except VoicedeskError as exc:  # one bad utterance must not end the session
                 self.emit(LiveEvent("notice", f"could not handle what was said: {exc}"))
 
-    async def _transcribe(self, item: _Closed) -> tuple[str, float, float]:
-        """(text, when the model was free, when the transcript was ready)."""
+    async def _transcribe(self, item: _Closed) -> tuple[Transcript, float, float]:
+        """(transcript, when the model was free, when the transcript was ready)."""
         async with self._model:
             began = self.clock()
             transcript = await asyncio.to_thread(self.transcriber.transcribe, item.utterance.pcm)
-            return transcript.text, began, self.clock()
+            return transcript, began, self.clock()
 
-    def _handle(self, item: _Closed, transcribed: tuple[str, float, float]) -> None:
+    def _handle(self, item: _Closed, transcribed: tuple[Transcript, float, float]) -> None:
         """Wake-word check, parse, act, record timings, report."""
-        text, began, ready = transcribed
-        command = self.responder.command_text(text) if text else None
+        transcript, began, ready = transcribed
+        command = self.responder.command_text(transcript.text)
         if not command:
-            if text:
-                self.emit(LiveEvent("ignored", text))
+            if transcript.text:
+                self.emit(LiveEvent("ignored", transcript.text))
             return
         timings = {
             "segment_close": ms(item.closed - item.speech_end),
@@ -155,14 +155,14 @@ class LiveListener:
             "transcribe": ms(ready - began),
         }
         heard = self.responder.conclude(
-            "microphone", item.utterance, Transcript(text), command, ready, timings, self.clock
+            "microphone", item.utterance, transcript, command, ready, timings, self.clock
         )
         timings["closed_to_stored"] = ms(self.clock() - item.closed)
         self.timings.append(timings)
         for notice in heard.notices:
             self.emit(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
         reply = heard.outcome.as_reply() if heard.outcome is not None else None
-        self.emit(LiveEvent("heard", text, heard=heard, reply=reply))
+        self.emit(LiveEvent("heard", transcript.text, heard=heard, reply=reply))
 
     async def _tick(self, period: float = 0.1) -> None:
         """Partial transcripts while speech goes on; read-back questions that time out."""

@@ -67,6 +67,7 @@ class WhisperTranscriber:
         """Load the configured model (or use `model`) and keep the decoding options."""
         self.choice = choose_model(settings)
         self.model = model if model is not None else load_whisper(self.choice, settings.cpu_threads)
+        self.short_decode_s: float | None = None  # set by warm_up
         self.guard = SegmentGuard(settings.no_speech_threshold, settings.logprob_threshold)
         self.options: dict[str, Any] = {
             "language": "en",
@@ -81,7 +82,8 @@ class WhisperTranscriber:
     def warm_up(self) -> float:
         """Decode a second of silence twice so lazy setup is paid; the second decode's seconds."""
         self.transcribe(bytes(32_000))
-        return self.transcribe(bytes(32_000)).seconds
+        self.short_decode_s = self.transcribe(bytes(32_000)).seconds
+        return self.short_decode_s
 
     def transcribe(self, pcm: bytes) -> Transcript:
         """Transcribe one utterance; segments that fail the guard are dropped, not returned."""

@@ -78,3 +78,44 @@ def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot open the store"):
         Store.in_dir(blocker / "data")
+
+
+def test_a_version_1_file_is_migrated_keeping_its_jobs(tmp_path: Path) -> None:
+    from voicedesk.schema import STEPS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(STEPS[0] + "PRAGMA user_version=1;")
+    db.execute(
+        "INSERT INTO jobs (agent, task, status, created_at, updated_at)"
+        " VALUES ('backend', 'old job', 'queued', 1.0, 1.0)"
+    )
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    job = store.job(1)
+    assert job is not None and (job.task, job.attempts, job.lease_owner) == ("old job", 0, None)
+    claimed = store.claim_job("me:1:x", 30, ["backend"])
+    assert claimed is not None and (claimed.status, claimed.attempts) == ("running", 1)
+
+
+def test_claim_takes_the_oldest_queued_job_of_the_given_agents(store: Store) -> None:
+    a = store.create_job("frontend", "one")
+    b = store.create_job("backend", "two")
+    store.create_job("backend", "three")
+    assert store.claim_job("r:1:x", 30, ["backend"]).id == b.id  # type: ignore[union-attr]
+    assert store.claim_job("r:1:x", 30, ["frontend", "backend"]).id == a.id  # type: ignore[union-attr]
+    assert store.claim_job("r:1:x", 30, []) is None
+
+
+def test_finish_only_changes_a_job_its_runner_still_holds(store: Store) -> None:
+    from voicedesk.store import JobOutcome
+
+    job = store.create_job("backend", "x")
+    store.claim_job("r:1:x", 30, ["backend"])
+    assert not store.finish_job(job.id, "someone:2:else", JobOutcome("done", result="no"))
+    store.cancel_jobs([job.id], "by voice")
+    assert not store.finish_job(job.id, "r:1:x", JobOutcome("failed", error="x", log="the log"))
+    ended = store.job(job.id)
+    assert ended is not None and (ended.status, ended.log) == ("cancelled", "the log")

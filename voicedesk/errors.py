@@ -6,7 +6,9 @@ VoicedeskError                 every error meant for the user: one clear line, n
 │   └── AudioDecodeError       a file that exists but is not decodable audio (or is truncated)
 ├── ModelError                 a speech model that cannot be found or loaded
 ├── TranscriptionError         the model failed on audio it was given
-└── StoreError                 the SQLite store cannot be opened or written
+├── StoreError                 the SQLite store cannot be opened or written
+├── AgentError                 an agent could not do its job (the job fails with this reason)
+└── LlmError                   the Anthropic API is not configured or did not answer usefully
 """
 
 from __future__ import annotations
@@ -38,3 +40,16 @@ class TranscriptionError(VoicedeskError):
 
 class StoreError(VoicedeskError):
     """The SQLite store cannot be opened, migrated or written."""
+
+
+class AgentError(VoicedeskError):
+    """An agent could not do its job; the message is the job's failure reason."""
+
+    def __init__(self, reason: str, log: str = "") -> None:
+        """The one-line reason, and whatever log the agent had written by then."""
+        super().__init__(reason)
+        self.log = log
+
+
+class LlmError(VoicedeskError):
+    """The Anthropic API is not configured, or did not answer usefully."""

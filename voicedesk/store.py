@@ -5,57 +5,28 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from voicedesk.errors import StoreError
+from voicedesk.schema import SCHEMA_VERSION, migrate
 from voicedesk.types import ACTIVE_JOB_STATUSES, Experiment, Job, JobEvent
 
-SCHEMA_VERSION = 1
-"""The schema this code writes; stored in PRAGMA user_version."""
 
-_SCHEMA = """
-CREATE TABLE jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    agent TEXT NOT NULL,
-    task TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','cancelled')),
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    result TEXT,
-    error TEXT
-);
-CREATE INDEX jobs_by_agent ON jobs (agent, status);
-CREATE TABLE job_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id INTEGER NOT NULL REFERENCES jobs (id),
-    at REAL NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX job_events_by_job ON job_events (job_id, id);
-CREATE TABLE experiments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    description TEXT NOT NULL,
-    status TEXT NOT NULL,
-    proposed_by TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE utterances (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    source TEXT NOT NULL,
-    start REAL,
-    end REAL,
-    transcript TEXT NOT NULL,
-    intent TEXT NOT NULL,
-    action TEXT NOT NULL,
-    reply TEXT NOT NULL,
-    timings TEXT NOT NULL DEFAULT '{}'
-);
-"""
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a run of a job ended, as the runner records it."""
+
+    status: Literal["done", "failed", "queued"]
+    result: str | None = None
+    error: str | None = None
+    log: str = ""
+    session_id: str | None = None
+    worktree: str | None = None
+    cost_usd: float | None = None
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -97,10 +68,12 @@ class Store:
                 f"{self.path} has schema version {version}; this voicedesk knows up to "
                 f"{SCHEMA_VERSION}: upgrade voicedesk"
             )
-        if version == 0:
-            self._db.executescript(
-                "BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-            )
+        try:
+            migrate(self._db, version)
+        except sqlite3.Error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -199,6 +172,112 @@ class Store:
         """All experiment requests, newest first."""
         rows = self._db.execute("SELECT * FROM experiments ORDER BY id DESC").fetchall()
         return [Experiment(**dict(row)) for row in rows]
+
+    def claim_job(self, owner: str, lease_s: float, agents: Collection[str]) -> Job | None:
+        """Take the oldest queued job of one of `agents`: running, leased to `owner` for a while."""
+        if not agents:
+            return None
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT id FROM jobs WHERE status = 'queued' AND agent IN"
+                f" ({','.join('?' * len(agents))}) ORDER BY id LIMIT 1",
+                tuple(agents),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires = ?,"
+                " attempts = attempts + 1, started_at = ?, updated_at = ? WHERE id = ?",
+                (owner, now + lease_s, now, now, row["id"]),
+            )
+            self._event(db, row["id"], "status", f"running (runner {owner})", now)
+        return self.job(row["id"])
+
+    def renew_leases(self, owner: str, job_ids: Collection[int], lease_s: float) -> None:
+        """Extend `owner`'s leases on its running jobs (the heartbeat)."""
+        if not job_ids:
+            return
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET lease_expires = ? WHERE status = 'running' AND lease_owner = ?"
+                f" AND id IN ({','.join('?' * len(job_ids))})",
+                (time.time() + lease_s, owner, *job_ids),
+            )
+
+    def finish_job(self, job_id: int, owner: str, outcome: JobOutcome) -> bool:
+        """Record a run's end; the status changes only if `owner` still holds the running job."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET log = ?, session_id = COALESCE(?, session_id),"
+                " worktree = COALESCE(?, worktree), cost_usd = COALESCE(?, cost_usd),"
+                " finished_at = ? WHERE id = ?",
+                (outcome.log, outcome.session_id, outcome.worktree, outcome.cost_usd, now, job_id),
+            )
+            cursor = db.execute(
+                "UPDATE jobs SET status = ?, result = ?, error = ?, updated_at = ?,"
+                " lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND status = 'running' AND lease_owner = ?",
+                (outcome.status, outcome.result, outcome.error, now, job_id, owner),
+            )
+            if cursor.rowcount:
+                detail = {"failed": outcome.error, "done": outcome.result}.get(outcome.status)
+                message = f"{outcome.status}: {detail}" if detail else "queued again"
+                self._event(db, job_id, "status", message, now)
+        return bool(cursor.rowcount)
+
+    def set_session(self, job_id: int, session_id: str) -> None:
+        """Remember the agent session a job runs in (so a follow-up can resume it)."""
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET session_id = ? WHERE id = ?", (session_id, job_id))
+
+    def last_session(self, agent: str, since: float) -> Job | None:
+        """The agent's most recent job that finished done after `since` with a session."""
+        row = self._db.execute(
+            "SELECT * FROM jobs WHERE agent = ? AND status = 'done' AND session_id IS NOT NULL"
+            " AND worktree IS NOT NULL AND finished_at >= ? ORDER BY finished_at DESC LIMIT 1",
+            (agent, since),
+        ).fetchone()
+        return _job(row) if row else None
+
+    def release_orphans(
+        self, is_dead: Callable[[str], bool], requeue: bool, max_attempts: int
+    ) -> list[Job]:
+        """Jobs left running by a runner that died (lease expired, or its process is gone):
+        re-queue them (if `requeue` and attempts remain) or fail them with the reason."""
+        now, changed = time.time(), []
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id, lease_owner, lease_expires, attempts FROM jobs WHERE status = 'running'"
+            ).fetchall()
+            for row in rows:
+                owner, expired = row["lease_owner"] or "?", (row["lease_expires"] or 0) < now
+                if not expired and not is_dead(owner):
+                    continue
+                why = "its lease expired" if expired else "its process is gone"
+                if requeue and row["attempts"] < max_attempts:
+                    status, error = "queued", None
+                    message = f"queued again: runner {owner} stopped ({why})"
+                else:
+                    status = "failed"
+                    error = f"the runner running it ({owner}) stopped: {why}"
+                    message = f"failed: {error}"
+                db.execute(
+                    "UPDATE jobs SET status = ?, error = ?, updated_at = ?, lease_owner = NULL,"
+                    " lease_expires = NULL WHERE id = ?",
+                    (status, error, now, row["id"]),
+                )
+                self._event(db, row["id"], "status", message, now)
+                changed.append(row["id"])
+        return [job for job_id in changed if (job := self.job(job_id)) is not None]
+
+    def events_since(self, after_id: int, limit: int = 500) -> list[JobEvent]:
+        """Events of every job with an id above `after_id`, oldest first (for following)."""
+        rows = self._db.execute(
+            "SELECT * FROM job_events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        ).fetchall()
+        return [JobEvent(**dict(row)) for row in rows]
 
     def record_utterance(self, entry: dict[str, Any]) -> int:
         """Append one row to the audit log: transcript, intent, action, reply, timings."""

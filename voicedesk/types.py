@@ -96,6 +96,15 @@ class Job:
     updated_at: float
     result: str | None = None
     error: str | None = None
+    log: str | None = None
+    session_id: str | None = None
+    worktree: str | None = None
+    cost_usd: float | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    lease_owner: str | None = None
+    lease_expires: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,71 @@
+"""The store's SQLite schema and its migrations, one step per version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 2
+"""The schema this code writes; stored in PRAGMA user_version."""
+
+_VERSION_1 = """
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued','running','done','failed','cancelled')),
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    result TEXT,
+    error TEXT
+);
+CREATE INDEX jobs_by_agent ON jobs (agent, status);
+CREATE TABLE job_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX job_events_by_job ON job_events (job_id, id);
+CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    proposed_by TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE utterances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    source TEXT NOT NULL,
+    start REAL,
+    end REAL,
+    transcript TEXT NOT NULL,
+    intent TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    timings TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+_VERSION_2 = """
+ALTER TABLE jobs ADD COLUMN log TEXT;
+ALTER TABLE jobs ADD COLUMN session_id TEXT;
+ALTER TABLE jobs ADD COLUMN worktree TEXT;
+ALTER TABLE jobs ADD COLUMN cost_usd REAL;
+ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN started_at REAL;
+ALTER TABLE jobs ADD COLUMN finished_at REAL;
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_expires REAL;
+CREATE INDEX jobs_by_status ON jobs (status, id);
+"""
+
+STEPS: tuple[str, ...] = (_VERSION_1, _VERSION_2)
+"""STEPS[n] brings a file at version n to version n + 1."""
+
+
+def migrate(db: sqlite3.Connection, version: int) -> None:
+    """Apply every step after `version`, each in its own transaction with its version bump."""
+    for step in range(version, SCHEMA_VERSION):
+        db.executescript(f"BEGIN IMMEDIATE;{STEPS[step]}PRAGMA user_version={step + 1}; COMMIT;")

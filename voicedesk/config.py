@@ -74,14 +74,29 @@ class StoreSettings(_Section):
     data_dir: Path | None = None
 
 
+PermissionMode = Literal["default", "acceptEdits", "plan", "dontAsk", "bypassPermissions"]
+"""Claude Code permission modes a coding agent may run in (`bypassPermissions` only if set)."""
+
+
 class AgentSettings(_Section):
-    """`[agents.NAME]`: one named agent the console can address."""
+    """`[agents.NAME]`: one named agent the console can address, and how its jobs run."""
 
     kind: Literal["coding", "research", "shell"]
     aliases: list[str] = Field(default_factory=list)
     repo: Path | None = None
     confirm: bool = False
     commands: dict[str, str] = Field(default_factory=dict)
+    max_concurrent: int = Field(1, ge=1, le=64)
+    timeout_s: float | None = Field(None, gt=0.0)
+    model: str | None = None
+    permission_mode: PermissionMode = "acceptEdits"
+    allowed_tools: list[str] = Field(default_factory=list)
+    disallowed_tools: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    max_turns: int = Field(30, ge=1, le=1000)
+    max_budget_usd: float = Field(2.0, gt=0.0)
+    max_tokens: int = Field(4096, ge=16, le=128_000)
+    followup_window_s: float = Field(600.0, ge=0.0)
 
     @field_validator("aliases")
     @classmethod
@@ -91,6 +106,33 @@ class AgentSettings(_Section):
         if any(not alias for alias in cleaned):
             raise ValueError("an alias is blank")
         return cleaned
+
+
+class RunnerSettings(_Section):
+    """`[runner]`: how queued jobs are claimed and run."""
+
+    max_concurrent: int = Field(4, ge=1, le=256)
+    job_timeout_s: float = Field(1800.0, gt=0.0)
+    lease_s: float = Field(30.0, ge=1.0, le=3600.0)
+    poll_s: float = Field(0.5, gt=0.0, le=60.0)
+    on_orphan: Literal["fail", "requeue"] = "fail"
+    max_attempts: int = Field(3, ge=1, le=100)
+    cancel_grace_s: float = Field(5.0, ge=0.0, le=300.0)
+    worktrees_dir: Path | None = None
+
+
+class LlmSettings(_Section):
+    """`[llm]`: the Anthropic API for research agents and the intent fallback."""
+
+    intent_fallback: Literal["auto", "on", "off"] = "auto"
+    intent_model: str = "claude-haiku-5-5"
+    intent_timeout_s: float = Field(10.0, gt=0.0, le=600.0)
+    model: str = "claude-sonnet-5-5"
+    base_url: str | None = None
+    timeout_s: float = Field(60.0, gt=0.0, le=3600.0)
+    max_retries: int = Field(2, ge=0, le=10)
+    input_usd_per_mtok: float = Field(3.0, ge=0.0)
+    output_usd_per_mtok: float = Field(15.0, ge=0.0)
 
 
 def _default_agents() -> dict[str, AgentSettings]:
@@ -116,6 +158,8 @@ class Settings(BaseSettings):
     listen: ListenSettings = Field(default_factory=ListenSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     agents: dict[str, AgentSettings] = Field(default_factory=_default_agents)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
 
     @model_validator(mode="after")
     def _names_unique(self) -> Settings:
@@ -148,6 +192,11 @@ class Settings(BaseSettings):
             return self.store.data_dir.expanduser()
         base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         return Path(base) / "voicedesk"
+
+    def worktrees_dir(self) -> Path:
+        """Where coding jobs' git worktrees go: the configured folder or DATA_DIR/worktrees."""
+        configured = self.runner.worktrees_dir
+        return configured.expanduser() if configured is not None else self.data_dir() / "worktrees"
 
     def agent_aliases(self) -> dict[str, tuple[str, ...]]:
         """Agent name to its aliases, the shape the intent parser takes."""

@@ -19,7 +19,7 @@ Event = dict[str, Any]
 
 def voicedesk_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a voicedesk process whose data and config live under `home`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICEDESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICEDESK_", "ANTHROPIC_"))}
     env.update(
         XDG_DATA_HOME=str(home / "data"),
         XDG_CONFIG_HOME=str(home / "config"),

@@ -15,7 +15,9 @@ TIMEOUT = 120
 
 def run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `python -m voicedesk ARGS` with its data and config dirs under `home`."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("VOICEDESK_")}
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("VOICEDESK_", "ANTHROPIC_"))
+    }
     environ.update(XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"),
                    HF_HUB_OFFLINE="1", **env)
     return subprocess.run(
@@ -55,13 +57,24 @@ def test_listen_dry_run_json_follows_the_contract(fixtures_dir: Path, tmp_path: 
 
 @pytest.mark.model
 def test_listen_acts_and_jobs_lists_what_it_did(fixtures_dir: Path, tmp_path: Path) -> None:
-    heard = run(["listen", "--file", str(fixtures_dir / "dispatch_frontend.wav")], tmp_path)
+    wav = str(fixtures_dir / "dispatch_frontend.wav")
+    heard = run(["listen", "--no-run", "--file", wav], tmp_path)
     assert heard.returncode == 0, heard.stderr
     assert "Job 1 queued for frontend: please add a dark mode toggle." in heard.stdout
     listing = run(["jobs"], tmp_path)
     assert listing.returncode == 0
     assert "frontend" in listing.stdout and "queued" in listing.stdout
     assert "please add a dark mode toggle" in listing.stdout
+
+
+@pytest.mark.model
+def test_listen_runs_the_jobs_it_heard(fixtures_dir: Path, tmp_path: Path) -> None:
+    """The default frontend agent has no repo: its job fails at once, saying what to set."""
+    wav = str(fixtures_dir / "dispatch_frontend.wav")
+    heard = run(["listen", "--file", wav], tmp_path)
+    assert heard.returncode == 0, heard.stderr
+    assert "Job 1 (frontend) failed: " in heard.stdout
+    assert "[agents.frontend] repo" in heard.stdout
 
 
 @pytest.mark.model

@@ -10,7 +10,6 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,13 +19,16 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
+from voicedesk import cli_jobs
+from voicedesk.agents.runner import ended_line
 from voicedesk.audio.control import default_control_path, send_control_sync
 from voicedesk.cli_display import err, out, show_event, show_heard, span
+from voicedesk.cli_options import ConfigOption, DryRunOption, JsonOption, NoRunOption, open_store
 from voicedesk.config import ListenSettings, Settings, load_settings
 from voicedesk.errors import VoicedeskError
 
 if TYPE_CHECKING:  # the heavy parts are imported by the commands that use them
-    from voicedesk.store import Store
+    from voicedesk.listener import Heard
     from voicedesk.stt.whisper import WhisperTranscriber
 
 app = typer.Typer(
@@ -36,11 +38,6 @@ app = typer.Typer(
     help="voicedesk: whisper to your agents.",
 )
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="Config file (default: $VOICEDESK_CONFIG).")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Report intents; change nothing.")]
 SAMPLE_WAV = Path(__file__).parent / "data" / "sample_commands.wav"
 
 
@@ -60,28 +57,49 @@ def _control_path(settings: Settings) -> Path:
     return settings.listen.control_socket or default_control_path()
 
 
-def _store(settings: Settings) -> Store:
-    """Open the store in the configured data directory."""
-    from voicedesk.store import Store
+def _run_created(settings: Settings, job_ids: list[int], as_json: bool) -> None:
+    """Run the jobs just created to their end, showing their events, then how each ended."""
+    if not job_ids:
+        return
+    asyncio.run(cli_jobs.run_runner(settings, only=job_ids, as_json=as_json))
+    store = open_store(settings)
+    for job in filter(None, map(store.job, job_ids)):
+        if as_json:
+            print(json.dumps({"event": "job_ended", **job.__dict__, "log": None}), flush=True)
+        else:
+            style = "green" if job.status == "done" else "red"
+            out.print(f"[{style}]{escape(ended_line(job))}[/{style}]")
 
-    return Store.in_dir(settings.data_dir())
 
-
-def _listen_file(path: Path, settings: Settings, dry_run: bool, as_json: bool) -> int:
-    """Run one audio file through the whole pipeline; the exit code."""
+def _listen_file(
+    path: Path, settings: Settings, dry_run: bool, as_json: bool, run_jobs: bool = True
+) -> int:
+    """Run one audio file through the whole pipeline (then its jobs); the exit code."""
     from voicedesk.audio.files import load_audio
     from voicedesk.listener import Listener
 
     pcm = load_audio(path)
-    store = None if dry_run else _store(settings)
+    store = None if dry_run else open_store(settings)
     listener = Listener(settings, _transcriber(settings), store)
+    created: list[int] = []
     count = 0
     for heard in listener.run(pcm, source=f"file:{path.name}"):
         show_heard(heard, as_json)
+        created += _created_jobs(heard)
         count += 1
     if count == 0:
         err.print(f"no speech found in {path}")
+    if run_jobs and not dry_run:
+        _run_created(settings, created, as_json)
     return 0
+
+
+def _created_jobs(heard: Heard) -> list[int]:
+    """The jobs a heard command queued (none for status answers, cancels, questions)."""
+    outcome = heard.outcome
+    if outcome is None or not outcome.action.endswith("job_created"):
+        return []
+    return list(outcome.job_ids)
 
 
 def _listen_live(settings: Settings, options: LiveOptions) -> int:
@@ -93,7 +111,7 @@ def _listen_live(settings: Settings, options: LiveOptions) -> int:
     if options.push_to_talk and not sys.stdin.isatty():
         err.print("[dim]no terminal: drive push-to-talk with `voicedesk ptt start|stop`[/dim]")
     device = resolve_device(options.device or settings.listen.device)
-    store = None if options.dry_run else _store(settings)
+    store = None if options.dry_run else open_store(settings)
     transcriber = _transcriber(settings)
     short_decode_s = transcriber.short_decode_s  # measured by the warm-up in _transcriber
     partials = settings.listen.partials == "on" or (
@@ -106,6 +124,7 @@ def _listen_live(settings: Settings, options: LiveOptions) -> int:
         push_to_talk=options.push_to_talk,
         partials=partials,
         control_path=_control_path(settings),
+        run_jobs=options.run_jobs,
     )
     listener = asyncio.run(
         run_session(settings, transcriber, store, session, lambda e: show_event(e, options.as_json))
@@ -125,6 +144,7 @@ class LiveOptions:
     dry_run: bool
     as_json: bool
     stats: bool
+    run_jobs: bool
 
 
 @app.command()
@@ -142,18 +162,19 @@ def listen(
     ] = None,
     stats: Annotated[bool, typer.Option("--stats", help="Print p50/p95 timings at exit.")] = False,
     dry_run: DryRunOption = False,
+    no_run: NoRunOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Hear commands from the microphone (or an audio file) and act on them."""
+    """Hear commands from the microphone (or an audio file) and act on them, running the jobs."""
     settings = load_settings(config)
     overrides = {"wake_word": wake_word, "partials": partials}
     listen_settings = {k: v for k, v in overrides.items() if v is not None}
     if listen_settings:
         settings = _with_listen(settings, listen_settings)
     if file is not None:
-        raise typer.Exit(_listen_file(file, settings, dry_run, as_json))
-    options = LiveOptions(device, ptt, dry_run, as_json, stats)
+        raise typer.Exit(_listen_file(file, settings, dry_run, as_json, not no_run))
+    options = LiveOptions(device, ptt, dry_run, as_json, stats, not no_run)
     raise typer.Exit(_listen_live(settings, options))
 
 
@@ -209,8 +230,8 @@ def demo(config: ConfigOption = None) -> None:
             update={"store": settings.store.model_copy(update={"data_dir": Path(data_dir)})}
         )
         out.print(f"[dim]Hearing {SAMPLE_WAV.name} (a throwaway store; yours is untouched)[/dim]")
-        _listen_file(SAMPLE_WAV, settings, dry_run=False, as_json=False)
-        _print_jobs(_store(settings), agent=None)
+        _listen_file(SAMPLE_WAV, settings, dry_run=False, as_json=False, run_jobs=False)
+        cli_jobs.print_jobs(open_store(settings), agent=None)
 
 
 @app.command()
@@ -265,40 +286,27 @@ def transcribe(
 def say(
     text: Annotated[str, typer.Argument(help="The command, as you would say it.")],
     dry_run: DryRunOption = False,
+    no_run: NoRunOption = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Type a command instead of speaking it: same parser, same console."""
+    """Type a command instead of speaking it: same parser, same console; runs the job it makes."""
     from voicedesk.listener import Listener
 
     settings = load_settings(config)
     if not text.strip():
         raise VoicedeskError('say needs some text, e.g. voicedesk say "status"')
-    store = None if dry_run else _store(settings)
+    store = None if dry_run else open_store(settings)
     listener = Listener(settings, transcriber=None, store=store)
-    show_heard(listener.say(text), as_json)
+    heard = listener.say(text)
+    show_heard(heard, as_json)
+    if not dry_run and not no_run:
+        _run_created(settings, _created_jobs(heard), as_json)
 
 
-def _print_jobs(store: Store, agent: str | None) -> None:
-    """Print the jobs table."""
-    jobs = store.jobs(agent=agent)
-    if not jobs:
-        out.print("No jobs yet.")
-        return
-    table = Table("id", "agent", "status", "task", "created")
-    for job in jobs:
-        created = datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(str(job.id), job.agent, job.status, job.task, created)
-    out.print(table)
-
-
-@app.command()
-def jobs(
-    agent: Annotated[str | None, typer.Option(help="Only this agent's jobs.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """List jobs, newest first."""
-    _print_jobs(_store(load_settings(config)), agent)
+app.command()(cli_jobs.run)
+app.command()(cli_jobs.jobs)
+app.command()(cli_jobs.job)
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """The confirmation policy in front of the console: read back, then act only on a yes.
 
-High-impact intents (cancelling, dispatching to an agent whose config says `confirm = true`)
+High-impact intents (cancelling, dispatching to an agent whose config says `confirm = true`),
+actions the LLM fallback guessed (dispatch, cancel, experiment with `source = "llm"`),
 and unsure parses (an agent matched fuzzily, confidence below `[intents] confirm_below`) are
 read back as a question. The next `confirm` within `[listen] confirm_timeout_s` carries the
 intent out; `deny`, the timeout, or any other command drops it. Only one question waits at a
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from voicedesk.config import Settings
 from voicedesk.console import Console
 from voicedesk.types import Intent, Outcome
+
+_ACTIONS = frozenset({"dispatch", "cancel", "experiment"})
+"""Intent types that change something: never carried out on the LLM's word alone."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Dialogue:
 
     def _question(self, intent: Intent) -> str | None:
         """The read-back question for an intent that needs a yes, else None."""
+        if intent.source == "llm" and intent.type in _ACTIONS:
+            return f"I think you meant: {summarise(intent)}. Say yes or no."
         if intent.agent is not None and intent.confidence < self.confirm_below:
             return f"Did you mean: {summarise(intent)}? Say yes or no."
         if intent.type == "cancel":

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from voicedesk.audio.segmenter import SegmenterSettings
 from voicedesk.audio.vad import utterances
 from voicedesk.config import Settings
 from voicedesk.console import Console
 from voicedesk.dialogue import Dialogue
-from voicedesk.errors import TranscriptionError
+from voicedesk.errors import LlmError, TranscriptionError
 from voicedesk.intents.grammar import parse_command
 from voicedesk.intents.wake import strip_wake_word
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
 from voicedesk.types import Intent, Outcome, Transcript, Utterance
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,54 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000.0, 1)
 
 
+class IntentClassifier(Protocol):
+    """The LLM fallback's seam: text to intent, raising LlmError when it cannot say."""
+
+    def classify(self, text: str) -> Intent:
+        """Classify one utterance's text."""
+        ...
+
+
+def configured_classifier(settings: Settings) -> IntentClassifier | None:
+    """The LLM intent fallback when `[llm] intent_fallback` and the API key allow it."""
+    from voicedesk.llm import fallback_enabled
+
+    if not fallback_enabled(settings.llm):
+        return None
+    from voicedesk.intents.fallback import LlmIntentClassifier
+    from voicedesk.llm import sync_client
+
+    try:
+        client = sync_client(settings.llm)
+    except LlmError as exc:  # intent_fallback = "on" with no key: the grammar alone
+        log.warning("intent fallback is off: %s", exc)
+        return None
+    return LlmIntentClassifier(
+        client,
+        settings.llm.intent_model,
+        settings.agent_aliases(),
+        timeout_s=settings.llm.intent_timeout_s,
+    )
+
+
 class Responder:
     """Transcript text → intent → dialogue → audit log; shared by the file and live listeners."""
 
-    def __init__(self, settings: Settings, store: Store | None, confirm: bool = True) -> None:
-        """Act against `store` (None: a dry run that only parses); `confirm` enables read-backs."""
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None,
+        confirm: bool = True,
+        classifier: IntentClassifier | None = None,
+    ) -> None:
+        """Act against `store` (None: a dry run that only parses); `confirm` enables read-backs;
+        `classifier` is the LLM fallback (default: the configured one, if any)."""
         self.settings = settings
         self.store = store
         self.agents = settings.agent_aliases()
         self.console = Console(store, settings.agents) if store is not None else None
         self.dialogue = Dialogue(self.console, settings) if self.console and confirm else None
+        self.classifier = classifier if classifier is not None else configured_classifier(settings)
 
     def command_text(self, text: str) -> str | None:
         """The text to parse (with a wake word configured, what follows it); None: no command."""
@@ -75,8 +116,19 @@ class Responder:
         return strip_wake_word(text, wake)
 
     def parse(self, text: str) -> Intent:
-        """Text to intent with the configured agents and threshold."""
-        return parse_command(text, self.agents, min_confidence=self.settings.intents.min_confidence)
+        """Text to intent: the grammar, then the LLM fallback when the grammar is unsure."""
+        intent = parse_command(
+            text, self.agents, min_confidence=self.settings.intents.min_confidence
+        )
+        unsure = intent.type == "unknown" or intent.confidence < self.settings.intents.confirm_below
+        if self.classifier is None or not unsure:
+            return intent
+        try:
+            guess = self.classifier.classify(text)
+        except LlmError as exc:
+            log.warning("intent fallback failed, keeping the grammar's parse: %s", exc)
+            return intent
+        return guess if guess.type != "unknown" else intent
 
     def respond(self, intent: Intent, now: float) -> list[Outcome]:
         """Act on an intent: through the dialogue, straight to the console, or not at all."""
@@ -125,13 +177,17 @@ class Responder:
         now: float,
         timings: dict[str, float],
         clock: Callable[[], float],
+        intent: Intent | None = None,
     ) -> Heard:
-        """Parse `command` (the transcript less any wake word), act, time and audit it."""
+        """Parse `command` (the transcript less any wake word) unless `intent` is given, act,
+        time and audit it."""
         began = clock()
-        intent = self.parse(command)
+        if intent is None:
+            intent = self.parse(command)
+            timings["parse"] = ms(clock() - began)
         parsed = clock()
         outcomes = self.respond(intent, now)
-        timings.update(parse=ms(parsed - began), act=ms(clock() - parsed))
+        timings["act"] = ms(clock() - parsed)
         if "transcribe" in timings:  # heard, not typed: what the speaker waited for
             stages = ("segment_close", "queued", "transcribe", "parse")
             timings["speech_end_to_intent"] = round(sum(timings.get(k, 0.0) for k in stages), 1)

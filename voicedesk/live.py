@@ -130,7 +130,7 @@ class LiveListener:
         """Transcribe and act on closed utterances, one at a time, in order; never crash."""
         while (item := await self._queue.get()) is not None:
             try:
-                self._handle(item, await self._transcribe(item))
+                await self._handle(item, await self._transcribe(item))
             except VoicedeskError as exc:  # one bad utterance must not end the session
                 self.emit(LiveEvent("notice", f"could not handle what was said: {exc}"))
 
@@ -141,8 +141,8 @@ class LiveListener:
             transcript = await asyncio.to_thread(self.transcriber.transcribe, item.utterance.pcm)
             return transcript, began, self.clock()
 
-    def _handle(self, item: _Closed, transcribed: tuple[Transcript, float, float]) -> None:
-        """Wake-word check, parse, act, record timings, report."""
+    async def _handle(self, item: _Closed, transcribed: tuple[Transcript, float, float]) -> None:
+        """Wake-word check, parse (off the loop: the LLM fallback may call out), act, report."""
         transcript, began, ready = transcribed
         command = self.responder.command_text(transcript.text)
         if not command:
@@ -154,8 +154,10 @@ class LiveListener:
             "queued": ms(began - item.closed),
             "transcribe": ms(ready - began),
         }
+        intent = await asyncio.to_thread(self.responder.parse, command)
+        timings["parse"] = ms(self.clock() - ready)
         heard = self.responder.conclude(
-            "microphone", item.utterance, transcript, command, ready, timings, self.clock
+            "microphone", item.utterance, transcript, command, ready, timings, self.clock, intent
         )
         timings["closed_to_stored"] = ms(self.clock() - item.closed)
         self.timings.append(timings)

@@ -6,10 +6,11 @@ import asyncio
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from voicedesk.agents.runner import Runner, ended_line
 from voicedesk.audio.capture import InputDevice, MicrophoneSource
 from voicedesk.audio.control import ControlServer
 from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys
@@ -17,7 +18,7 @@ from voicedesk.config import Settings
 from voicedesk.live import LiveEvent, LiveListener
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
-from voicedesk.types import AudioFrame
+from voicedesk.types import AudioFrame, Job
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SessionOptions:
     push_to_talk: bool
     partials: bool
     control_path: Path
+    run_jobs: bool = True
 
 
 async def until_stopped(
@@ -61,6 +63,26 @@ def _control_handler(ptt: PushToTalk, push_to_talk: bool) -> Callable[[str], str
         return ptt.handle_command(line)
 
     return handle
+
+
+def _runner(settings: Settings, store: Store, emit: Callable[[LiveEvent], None]) -> Runner:
+    """A runner on its own connection to the store that reports each job's end as a notice."""
+
+    def finished(job: Job) -> None:
+        """Say how a job ended."""
+        emit(LiveEvent("notice", ended_line(job)))
+
+    return Runner(settings, Store(store.path), on_finish=finished)
+
+
+async def _until_set(runner: Runner, stop: asyncio.Event) -> AsyncIterator[None]:
+    """Run `runner` in the background while the caller's block runs; then stop it."""
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def run_session(
@@ -100,6 +122,9 @@ async def run_session(
                 await stack.enter_async_context(TerminalKeys(on_key))
             mode = "push-to-talk" if options.push_to_talk else "hands-free"
             emit(LiveEvent("ready", f"{mode} on {device.name}; control {options.control_path}"))
+            if store is not None and options.run_jobs:
+                runner = _runner(settings, store, emit)
+                await stack.enter_async_context(asynccontextmanager(_until_set)(runner, stop))
             await listener.run(until_stopped(mic, stop))
             if mic.dropped_frames or mic.input_overflows:
                 emit(LiveEvent("notice", f"audio overflow: {mic.overflow_report()}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,13 @@ def test_bad_environment_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config file not found: .*nope\.toml"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_readme_agent_examples_are_a_valid_config() -> None:
+    """The TOML example under README's 'Agents' heading loads, one agent of each kind."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Agents") :]
+    block = section[section.index("```toml") + len("```toml") : section.index("```\n", 10)]
+    settings = Settings(**tomllib.loads(block))
+    assert {a.kind for a in settings.agents.values()} == {"coding", "research", "shell"}
+    assert settings.agents["ops"].commands["run the tests"] == "pytest -q"

@@ -218,3 +218,20 @@ def test_job_that_does_not_exist_is_one_line(tmp_path: Path, setup: tuple[Path, 
     result = voicedesk(["job", "99"], tmp_path, config)
     assert result.returncode == 1
     assert result.stderr.strip() == "voicedesk: error: there is no job 99"
+
+
+def test_without_a_key_llm_jobs_fail_fast_naming_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    config = tmp_path / "voicedesk.toml"
+    config.write_text(
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[agents.frontend]\nkind = "coding"\nrepo = "{repo}"\n'
+        '[agents.research]\nkind = "research"\n'
+    )
+    for command in ("frontend, add a dark mode toggle", "research, compare warmup schedules"):
+        began = time.monotonic()
+        result = voicedesk(["say", command], tmp_path, config)
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - began < 20
+        assert ") failed: " in result.stdout and "ANTHROPIC_API_KEY" in result.stdout, result.stdout
+    assert not (tmp_path / "data" / "worktrees").exists(), "no worktree for a job that cannot run"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import tempfile
 import time
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent_helpers import make_repo
 from live_process import LiveProcess, voicedesk
 from pulse import VirtualMic
 
@@ -41,10 +43,20 @@ def intents(process: LiveProcess) -> list[dict[str, object]]:
 def test_hands_free_hears_every_command(
     virtual_mic: VirtualMic, tmp_path: Path, control_dir: Path
 ) -> None:
-    listener = LiveProcess(["--stats"], tmp_path, write_config(tmp_path, control_dir))
+    repo = make_repo(tmp_path / "repo")
+    agents = (  # the default agents, but backend is a shell agent whose job runs in-process
+        '[agents.frontend]\nkind = "coding"\naliases = ["web", "ui"]\n'
+        f'[agents.backend]\nkind = "shell"\naliases = ["api", "server"]\nrepo = "{repo}"\n'
+        'commands = { "fix the flaky login test" = "echo fixed > fixed.txt" }\n'
+        '[agents.infra]\nkind = "shell"\naliases = ["ops"]\n'
+        '[agents.research]\nkind = "research"\naliases = ["researcher"]\n'
+    )
+    config = write_config(tmp_path, control_dir, agents)
+    listener = LiveProcess(["--stats"], tmp_path, config)
     listener.wait_ready()
     virtual_mic.play(FIXTURES / "multi_command.wav")
     listener.wait_for(lambda e: e.get("intent", {}).get("type") == "cancel")
+    listener.wait_for(lambda e: str(e.get("text", "")).startswith("Job 1 (backend) "))
     assert listener.stop() == 0
     stats = listener.stderr()
     assert "closed_to_stored" in stats and "n=  4" in stats, stats
@@ -57,8 +69,9 @@ def test_hands_free_hears_every_command(
     timings = listener.utterances()[0]["timings_ms"]
     assert 400 <= timings["segment_close"] <= 1500  # the hangover, measured on the wall clock
     assert timings["closed_to_stored"] > 0
-    jobs = voicedesk(["jobs"], tmp_path)
-    assert "fix the flaky login test" in jobs.stdout
+    job = json.loads(voicedesk(["job", "1", "--json"], tmp_path, config).stdout)
+    assert "login test" in job["task"] and job["status"] in ("done", "failed")
+    assert job["status"] == "failed" or (repo / "fixed.txt").read_text() == "fixed\n"
 
 
 def test_wake_word_gates_commands(

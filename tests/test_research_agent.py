@@ -259,3 +259,35 @@ def test_first_sentence_and_cost() -> None:
     assert len(long) <= 200 and long.endswith("…")
     usage = type("U", (), {"input_tokens": 1_000_000, "output_tokens": 1_000_000})()
     assert llm.cost_usd(usage, LlmSettings()) == pytest.approx(18.0)
+
+
+def test_through_the_runner_a_hang_is_a_failed_job_not_a_stuck_one(tmp_path: Path) -> None:
+    """The runner records the timeout as the job's failure, and the next job still runs."""
+    from agent_helpers import run_jobs, settings_with
+
+    from voicedesk.agents.runner import Runner
+
+    with FakeAnthropic(sequence(Hang(30), tool_use("finish", {"summary": "All done."}))) as fake:
+        settings = settings_with(tmp_path, {"research": {"kind": "research"}})
+        settings = settings.model_copy(update={"llm": LlmSettings(
+            base_url=fake.base_url, timeout_s=1, max_retries=0)})
+        runner_store = Store.in_dir(settings.data_dir())
+        stuck = runner_store.create_job("research", TASK)
+        fine = runner_store.create_job("research", "summarise the leaderboard")
+        run_jobs(Runner(settings, runner_store), [stuck.id, fine.id], timeout=30)
+    failed, done = runner_store.job(stuck.id), runner_store.job(fine.id)
+    assert failed is not None and failed.status == "failed"
+    assert "did not answer within 1 s" in (failed.error or "")
+    assert done is not None and (done.status, done.result) == ("done", "All done.")
+
+
+def test_a_failed_job_keeps_its_log(store: Store) -> None:
+    """A job stopped by its budget still has the conversation so far in its log."""
+    answer = Reply([{"type": "text", "text": "Looking."}, {"type": "tool_use", "id": "t1",
+                    "name": "read_results", "input": {}}], "tool_use",
+                   usage={"input_tokens": 1_000_000, "output_tokens": 0})
+    with FakeAnthropic(sequence(answer)) as fake, pytest.raises(AgentError) as caught:
+        _job(store, fake, max_budget_usd=1.0).run()
+    assert "budget" in str(caught.value)
+    assert caught.value.log.startswith(f"task: {TASK}")
+    assert "Looking." in caught.value.log and caught.value.log.endswith(str(caught.value))

@@ -212,6 +212,15 @@ class ResearchAgent:
     async def _loop(self, client: anthropic.AsyncAnthropic, context: JobContext) -> JobResult:
         """Ask, use tools, repeat."""
         run = _Run(context, log=[f"task: {context.job.task}"])
+        try:
+            return await self._turns(client, context, run)
+        except AgentError as exc:  # the job fails, but keeps what was said so far
+            raise AgentError(str(exc), log="\n".join([*run.log, f"failed: {exc}"])) from None
+
+    async def _turns(
+        self, client: anthropic.AsyncAnthropic, context: JobContext, run: _Run
+    ) -> JobResult:
+        """Turns until `finish`, a final answer, or a limit."""
         messages: list[MessageParam] = [{"role": "user", "content": context.job.task}]
         while True:
             run.check_limits()

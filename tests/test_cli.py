@@ -96,7 +96,10 @@ def test_demo_runs_the_bundled_sample_without_touching_the_store(tmp_path: Path)
 
 
 def test_say_goes_through_the_same_parser_and_console(tmp_path: Path) -> None:
-    made = run(["say", "Tell the backend agent to fix the flaky login test.", "--json"], tmp_path)
+    made = run(
+        ["say", "--no-run", "Tell the backend agent to fix the flaky login test.", "--json"],
+        tmp_path,
+    )
     assert made.returncode == 0, made.stderr
     record = json.loads(made.stdout)
     assert record["intent"] == {"type": "dispatch", "agent": "backend", "job": None,
@@ -118,7 +121,10 @@ def test_agents_only_config_is_used(tmp_path: Path) -> None:
     config = tmp_path / "agents.toml"
     config.write_text('[agents.docs]\nkind = "coding"\naliases = ["writer"]\n')
     result = run(["say", "writer, fix the typo", "--json", "--config", str(config)], tmp_path)
-    assert json.loads(result.stdout)["intent"]["agent"] == "docs"
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    first, ended = lines[0], lines[-1]
+    assert first["intent"]["agent"] == "docs"
+    assert ended["event"] == "job_ended" and "[agents.docs] repo" in ended["error"]
     other = run(["say", "frontend, fix the typo", "--json", "--config", str(config)], tmp_path)
     assert json.loads(other.stdout)["intent"]["type"] == "unknown"
 

@@ -111,8 +111,9 @@ def test_a_cancel_is_confirmed_by_yes(
 ) -> None:
     config = write_config(tmp_path, control_dir)
     for task in ("one", "two", "three"):
-        assert voicedesk(["say", f"backend, task {task}"], tmp_path, config).returncode == 0
-    listener = LiveProcess([], tmp_path, config)
+        said = voicedesk(["say", "--no-run", f"backend, task {task}"], tmp_path, config)
+        assert said.returncode == 0
+    listener = LiveProcess(["--no-run"], tmp_path, config)  # the jobs stay queued
     listener.wait_ready()
     virtual_mic.play(FIXTURES / "cancel_job.wav")
     asked = listener.wait_for(lambda e: e.get("action") == "asked")
@@ -129,8 +130,8 @@ def test_an_unanswered_cancel_times_out(
 ) -> None:
     config = write_config(tmp_path, control_dir, "confirm_timeout_s = 1.5\n")
     for task in ("one", "two", "three"):
-        voicedesk(["say", f"backend, task {task}"], tmp_path, config)
-    listener = LiveProcess([], tmp_path, config)
+        voicedesk(["say", "--no-run", f"backend, task {task}"], tmp_path, config)
+    listener = LiveProcess(["--no-run"], tmp_path, config)
     listener.wait_ready()
     virtual_mic.play(FIXTURES / "cancel_job.wav")
     listener.wait_for(lambda e: e.get("action") == "asked")

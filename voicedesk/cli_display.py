@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console as RichConsole
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from voicedesk.live import LiveEvent
 
 out = RichConsole(highlight=False, soft_wrap=True)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    out.width = 200  # piped to a file or a program: tables are not squeezed into 80 columns
 err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -35,8 +35,8 @@ def _clock(at: float | None) -> str:
 def show_event(event: JobEvent, as_json: bool) -> None:
     """Print one job event as a line (or a JSON object)."""
     if as_json:
-        json_line({"job": event.job_id, "at": event.at, "kind": event.kind,
-                   "message": event.message})
+        json_line({"event": "job_event", "job": event.job_id, "at": event.at,
+                   "kind": event.kind, "message": event.message})
         return
     stamp = datetime.fromtimestamp(event.at).strftime("%H:%M:%S")
     lines = event.message.splitlines() or [""]

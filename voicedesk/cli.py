@@ -42,14 +42,10 @@ SAMPLE_WAV = Path(__file__).parent / "data" / "sample_commands.wav"
 
 
 def _transcriber(settings: Settings) -> WhisperTranscriber:
-    """Load and warm up the configured model with the vocabulary built from the config."""
-    from voicedesk.stt.vocabulary import build_vocabulary
-    from voicedesk.stt.whisper import WhisperTranscriber
+    """Load and warm up the configured model."""
+    from voicedesk.stt.whisper import load_transcriber
 
-    vocabulary = build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
-    transcriber = WhisperTranscriber(settings.stt, vocabulary)
-    transcriber.warm_up()  # so the first command's timings are not the model's lazy setup
-    return transcriber
+    return load_transcriber(settings)
 
 
 def _control_path(settings: Settings) -> Path:
@@ -302,6 +298,27 @@ def say(
     show_heard(heard, as_json)
     if not dry_run and not no_run:
         _run_created(settings, _created_jobs(heard), as_json)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default [serve] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default [serve] port).")] = None,
+    no_run: NoRunOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the API, the push-to-talk page and remote microphones (FastAPI on uvicorn)."""
+    from voicedesk.api.auth import check_bind, service_token
+    from voicedesk.api.server import serve as run_server
+
+    settings = load_settings(config)
+    changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if changes:
+        merged = {**settings.serve.model_dump(), **changes}
+        settings = settings.model_copy(update={"serve": type(settings.serve)(**merged)})
+    check_bind(settings.serve.host, service_token(settings))  # before the model loads
+    err.print(f"[dim]loading {settings.stt.model} ...[/dim]")
+    run_server(settings, _transcriber(settings), run_jobs=settings.serve.run_jobs and not no_run)
 
 
 app.command()(cli_jobs.run)

@@ -76,14 +76,6 @@ async def follow_events(
             continue
 
 
-def _last_event_id(store: Store) -> int:
-    """The id of the newest event in the store (0 when there are none)."""
-    events = store.events_since(0)
-    while len(events) == 500:
-        events = store.events_since(events[-1].id)
-    return events[-1].id if events else 0
-
-
 def _stop_on_signals(stop: asyncio.Event) -> None:
     """Ctrl-C and SIGTERM set `stop` (running jobs then end cleanly)."""
     loop = asyncio.get_running_loop()
@@ -99,7 +91,7 @@ async def run_runner(
     stop, printed = asyncio.Event(), asyncio.Event()
     _stop_on_signals(stop)
     runner = Runner(settings, open_store(settings))
-    after = _last_event_id(store) if not only else 0
+    after = store.last_event_id() if not only else 0
     if not quiet and not only:
         err.print(f"[dim]runner {runner.owner}: agents {', '.join(settings.agents)}; "
                   "Ctrl-C to stop[/dim]")
@@ -136,7 +128,7 @@ async def _follow(store: Store, as_json: bool) -> None:
     """Follow events until Ctrl-C."""
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    await follow_events(store, _last_event_id(store), as_json, stop)
+    await follow_events(store, store.last_event_id(), as_json, stop)
 
 
 def job(

@@ -121,6 +121,20 @@ class RunnerSettings(_Section):
     worktrees_dir: Path | None = None
 
 
+class ServeSettings(_Section):
+    """`[serve]`: the HTTP service, its limits and its token."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    token: str | None = None
+    run_jobs: bool = True
+    transcription_workers: int = Field(2, ge=1, le=64)
+    max_upload_mb: float = Field(25.0, gt=0.0, le=2048.0)
+    max_ws_frame_bytes: int = Field(65536, ge=640, le=16 * 1024 * 1024)
+    rate_limit_per_minute: int = Field(1200, ge=1)
+    rate_burst: int = Field(200, ge=1)
+
+
 class LlmSettings(_Section):
     """`[llm]`: the Anthropic API for research agents and the intent fallback."""
 
@@ -160,6 +174,7 @@ class Settings(BaseSettings):
     agents: dict[str, AgentSettings] = Field(default_factory=_default_agents)
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @model_validator(mode="after")
     def _names_unique(self) -> Settings:

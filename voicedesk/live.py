@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +26,9 @@ from voicedesk.listener import Heard, Responder, ms
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
 from voicedesk.types import AudioFrame, Reply, Transcript, Utterance
+
+AsyncTranscribe = Callable[[bytes], Awaitable[Transcript]]
+"""Runs the model on one utterance's PCM without blocking the loop."""
 
 EventKind = Literal["ready", "talking", "idle", "partial", "heard", "ignored", "notice"]
 
@@ -61,8 +64,10 @@ class LiveListener:
         push_to_talk: bool = False,
         partials: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        transcribe: AsyncTranscribe | None = None,
     ) -> None:
-        """Act against `store` (None: a dry run), reporting to `emit`."""
+        """Act against `store` (None: a dry run), reporting to `emit`; `transcribe` runs the
+        model (default: `transcriber` in a thread; a service passes its shared queue)."""
         vad = settings.vad
         detector = webrtc_detector(vad.aggressiveness, energy_floor_dbfs=vad.energy_floor_dbfs)
         self.settings, self.transcriber, self.emit, self.clock = settings, transcriber, emit, clock
@@ -75,6 +80,7 @@ class LiveListener:
         self._model = asyncio.Lock()
         self._anchor = (0.0, clock())  # (stream seconds, wall clock) of the newest frame's end
         self._last_partial = 0.0
+        self._run_model = transcribe or (lambda pcm: asyncio.to_thread(transcriber.transcribe, pcm))
 
     def set_talking(self, talking: bool) -> None:
         """Push-to-talk pressed (True) or released (False); a release closes the utterance now."""
@@ -138,7 +144,7 @@ class LiveListener:
         """(transcript, when the model was free, when the transcript was ready)."""
         async with self._model:
             began = self.clock()
-            transcript = await asyncio.to_thread(self.transcriber.transcribe, item.utterance.pcm)
+            transcript = await self._run_model(item.utterance.pcm)
             return transcript, began, self.clock()
 
     async def _handle(self, item: _Closed, transcribed: tuple[Transcript, float, float]) -> None:
@@ -187,6 +193,6 @@ class LiveListener:
             return  # under half a second of audio, or the final transcript has priority
         self._last_partial = now
         async with self._model:
-            transcript = await asyncio.to_thread(self.transcriber.transcribe, pcm)
+            transcript = await self._run_model(pcm)
         if transcript.text:
             self.emit(LiveEvent("partial", transcript.text))

@@ -272,6 +272,10 @@ class Store:
                 changed.append(row["id"])
         return [job for job_id in changed if (job := self.job(job_id)) is not None]
 
+    def last_event_id(self) -> int:
+        """The id of the newest job event (0 when there are none)."""
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0])
+
     def events_since(self, after_id: int, limit: int = 500) -> list[JobEvent]:
         """Events of every job with an id above `after_id`, oldest first (for following)."""
         rows = self._db.execute(

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from voicedesk.config import SttSettings
+from voicedesk.config import Settings, SttSettings
 from voicedesk.errors import ModelError, TranscriptionError
 from voicedesk.stt.models import ModelChoice, choose_model
 from voicedesk.stt.vocabulary import Vocabulary
@@ -107,3 +107,13 @@ class WhisperTranscriber:
             dropped=tuple(dropped),
             seconds=time.perf_counter() - began,
         )
+
+
+def load_transcriber(settings: Settings) -> WhisperTranscriber:
+    """Load and warm up the configured model, with the vocabulary built from the config."""
+    from voicedesk.stt.vocabulary import build_vocabulary
+
+    vocabulary = build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
+    transcriber = WhisperTranscriber(settings.stt, vocabulary)
+    transcriber.warm_up()  # so the first command's timings are not the model's lazy setup
+    return transcriber

@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app factory, routes per resource, the web page."""

@@ -1,0 +1,41 @@
+"""`voicedesk serve`: check the address and token, load the model, then run uvicorn."""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+
+from voicedesk.api.app import create_app
+from voicedesk.api.auth import check_bind, service_token
+from voicedesk.config import Settings
+from voicedesk.errors import ConfigError
+from voicedesk.stt.protocol import Transcriber
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a one-line error saying why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
+def serve(
+    settings: Settings, transcriber: Transcriber, run_jobs: bool, log_level: str = "info"
+) -> None:
+    """Serve until Ctrl-C or SIGTERM on the configured address."""
+    host, port = settings.serve.host, settings.serve.port
+    check_bind(host, service_token(settings))
+    sock = bind(host, port)
+    app = create_app(settings, transcriber, run_jobs=run_jobs)
+    config = uvicorn.Config(
+        app, log_level=log_level, ws="websockets-sansio", ws_max_size=16 * 2**20
+    )
+    uvicorn.Server(config).run(sockets=[sock])

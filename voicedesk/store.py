@@ -108,6 +108,8 @@ class Store:
 
     def job(self, job_id: int) -> Job | None:
         """The job with this id, or None."""
+        if not 0 < job_id < 2**63:  # beyond SQLite's integers: no such job
+            return None
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 

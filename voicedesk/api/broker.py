@@ -56,8 +56,10 @@ class EventBroker:
                 self.publish("job_event", {"job": event.job_id, "at": event.at,
                                            "kind": event.kind, "message": event.message})
                 job = store.job(event.job_id) if event.kind == "status" else None
-                if job is not None:
-                    self.publish("job", {k: v for k, v in job.__dict__.items() if k != "log"})
+                if job is not None:  # the status as of this event, though the job moved on
+                    status = event.message.split(":")[0].split(" ")[0]
+                    row = {k: v for k, v in job.__dict__.items() if k != "log"}
+                    self.publish("job", {**row, "status": status})
 
 
 def sse_format(name: str, data: dict[str, Any]) -> str:

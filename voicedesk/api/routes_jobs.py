@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from voicedesk.api.deps import Services, authorize, services
 from voicedesk.api.schemas import (
@@ -26,7 +26,7 @@ from voicedesk.types import ACTIVE_JOB_STATUSES, Transcript, Utterance
 router = APIRouter(dependencies=[Depends(authorize)], responses={401: {"model": Problem},
                                                                  429: {"model": Problem}})
 Svc = Annotated[Services, Depends(services)]
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's number.")]
 
 
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs"])
@@ -62,14 +62,14 @@ def _job_or_404(svc: Services, job_id: int) -> JobDetail:
 
 @router.get("/jobs/{job_id}", response_model=JobDetail, tags=["jobs"],
             responses={404: {"model": Problem}})
-async def get_job(job_id: int, svc: Svc) -> JobDetail:
+async def get_job(job_id: JobId, svc: Svc) -> JobDetail:
     """One job with its events and log."""
     return _job_or_404(svc, job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],
              responses={404: {"model": Problem}, 409: {"model": Problem}})
-async def cancel_job(job_id: int, svc: Svc) -> JobOut:
+async def cancel_job(job_id: JobId, svc: Svc) -> JobOut:
     """Cancel a queued or running job (a running agent is stopped by the runner)."""
     job = _job_or_404(svc, job_id)
     if job.status not in ACTIVE_JOB_STATUSES:

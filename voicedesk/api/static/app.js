@@ -1,0 +1,789 @@
+// voicedesk's page: push-to-talk over /ws/audio, typed commands, the job board and experiments.
+//
+// Everything is same-origin and relative to the page's address, so it works on localhost and
+// behind an HTTPS proxy; the token rides in the HttpOnly cookie that `/?token=T` sets. Data
+// from the server is only ever written with textContent.
+
+const TAIL_MS = 150; // keep capturing this long after the release: words end late
+const PRE_ROLL_CHUNKS = 10; // ~320 ms of audio from just before the press
+const MAX_OUTBOX_CHUNKS = 940; // ~30 s of audio waiting for a socket, at most
+const EXPERIMENTS_EVERY_MS = 10_000;
+const MAX_LINES = 200;
+const START = JSON.stringify({ type: "ptt_start" });
+const STOP = JSON.stringify({ type: "ptt_stop" });
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  ptt: $("ptt"),
+  state: $("state"),
+  live: $("live"),
+  transcript: $("transcript"),
+  form: $("command-form"),
+  command: $("command"),
+  send: $("send"),
+  jobs: $("jobs"),
+  detail: $("job-detail"),
+  experiments: $("experiments"),
+};
+
+/** Numbers for tests and for anyone curious, in the browser console. */
+const stats = {
+  sampleRate: null,
+  micOpenedAt: null,
+  chunks: 0,
+  samples: 0,
+  bytesSent: 0,
+  socketsOpened: 0,
+};
+window.voicedesk = { stats };
+
+// ---------------------------------------------------------------- small helpers
+
+/** An element with properties (className, textContent, dataset, attrs) and children. */
+function h(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "attrs") {
+      for (const [name, attr] of Object.entries(value)) node.setAttribute(name, attr);
+    } else node[key] = value;
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** JSON from a relative URL; throws an Error carrying the server's `detail` on failure. */
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`.trim();
+    try {
+      const body = await response.json();
+      if (body && typeof body.detail === "string") detail = body.detail;
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new Error(detail);
+  }
+  return response.json();
+}
+
+/** A wall-clock time (epoch seconds) as the user reads it: time today, else date and time. */
+function when(seconds) {
+  if (typeof seconds !== "number") return "";
+  const date = new Date(seconds * 1000);
+  const today = new Date().toDateString() === date.toDateString();
+  return today
+    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : date.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+}
+
+const clip = (text, n) => (text && text.length > n ? `${text.slice(0, n - 1)}…` : text || "");
+
+// ---------------------------------------------------------------- transcript
+
+const shown = new Map(); // "t|text" / "r|text" → when this page last showed it itself
+let partialLine = null;
+let lastNotice = { text: "", at: 0 };
+
+function addLine(kind, main, meta = null, extra = null) {
+  const line = h(
+    "li",
+    { className: `line ${kind}` },
+    h("time", { className: "at", textContent: when(Date.now() / 1000) }),
+    h("span", { className: "text", textContent: main }),
+    meta ? h("span", { className: "meta", textContent: meta }) : null,
+    extra,
+  );
+  if (partialLine && partialLine.isConnected) partialLine.after(line); // the partial stays on top
+  else ui.transcript.prepend(line);
+  while (ui.transcript.children.length > MAX_LINES) ui.transcript.lastChild.remove();
+  return line;
+}
+
+function remember(key) {
+  shown.set(key, Date.now());
+  if (shown.size > 100) shown.delete(shown.keys().next().value);
+}
+
+const recentlyShown = (key) => Date.now() - (shown.get(key) || 0) < 15_000;
+
+function showPartial(text) {
+  if (!text) return;
+  if (!partialLine || !partialLine.isConnected) {
+    partialLine = h("li", { className: "line partial", attrs: { "aria-live": "off" } },
+      h("time", { className: "at" }), h("span", { className: "text" }));
+    ui.transcript.prepend(partialLine);
+  }
+  partialLine.querySelector(".at").textContent = when(Date.now() / 1000);
+  partialLine.querySelector(".text").textContent = text;
+}
+
+function clearPartial() {
+  if (partialLine) partialLine.remove();
+  partialLine = null;
+}
+
+/** A heard or typed command: what was said, what it was understood as, which jobs. */
+function showFinal(message, typed) {
+  clearPartial();
+  remember(`t|${message.transcript}`);
+  const intent = message.intent || {};
+  const parts = [typed ? "typed" : "heard", intent.type || "unknown"];
+  if (intent.agent) parts.push(`→ ${intent.agent}`);
+  if (intent.job !== null && intent.job !== undefined) parts.push(`job #${intent.job}`);
+  if (typeof message.confidence === "number") {
+    parts.push(`${Math.round(message.confidence * 100)}%`);
+  }
+  if (message.action) parts.push(message.action);
+  const ids = Array.isArray(message.job_ids) ? message.job_ids : [];
+  const links = ids.length
+    ? h("span", { className: "links" }, ...ids.map((id) =>
+      h("button", {
+        type: "button",
+        className: "link",
+        textContent: `job #${id}`,
+        onclick: () => openDetail(id),
+      })))
+    : null;
+  addLine("final", `“${message.transcript}”`, parts.join(" · "), links);
+  for (const id of ids) ensureJob(id);
+}
+
+function showReply(text, kind, fromHere) {
+  if (!text) return;
+  if (fromHere) remember(`r|${text}`);
+  const line = addLine(`reply kind-${kind || "info"}`, text, kind || null);
+  line.dataset.kind = kind || "";
+  if (/experiment/i.test(text)) refreshExperiments();
+}
+
+/** A transcript or reply from /events: shown unless this page showed it itself already. */
+async function showRemote(key, show) {
+  if (recentlyShown(key)) return;
+  await sleep(1000); // our own socket's copy may still be on its way
+  if (!recentlyShown(key)) show();
+}
+
+// ---------------------------------------------------------------- microphone and socket
+
+const mic = { ctx: null, node: null, stream: null, opening: null };
+let ws = null;
+let retryMs = 1000;
+let retryTimer = null;
+let armed = false; // the user has pressed once: keep a socket open from now on
+let holding = null; // "pointer" or "key" while the talk button is held
+let capturing = false; // audio goes to the outbox (held, or in the tail after the release)
+let releases = 0;
+let problem = null; // an error to show until the next press
+const outbox = []; // control strings and audio ArrayBuffers, in order, for the socket
+let preRoll = [];
+const flushes = new Map();
+let flushCount = 0;
+
+function showState() {
+  let state = "idle";
+  let text = "idle";
+  if (problem) {
+    state = "error";
+    text = problem;
+  } else if (holding) {
+    const ready = mic.node && ws && ws.readyState === WebSocket.OPEN;
+    state = ready ? "talking" : "connecting";
+    text = ready ? "talking" : "connecting…";
+  }
+  ui.state.dataset.state = state;
+  ui.state.textContent = text;
+  ui.ptt.dataset.state = state;
+  ui.ptt.setAttribute("aria-pressed", holding ? "true" : "false");
+}
+
+function micProblem(error) {
+  const name = error && error.name;
+  if (name === "NotAllowedError" || name === "SecurityError") {
+    return "microphone access was denied: allow it in the browser to talk";
+  }
+  if (name === "NotFoundError" || name === "OverconstrainedError") return "no microphone found";
+  if (name === "NotReadableError") return "the microphone is busy or unavailable";
+  return `cannot open the microphone: ${(error && error.message) || error}`;
+}
+
+/** Open the microphone and the 16 kHz worklet once; later calls share the first. */
+function openMic() {
+  if (mic.node) return Promise.resolve();
+  if (!mic.opening) {
+    mic.opening = startMic().catch((error) => {
+      mic.opening = null;
+      throw error;
+    });
+  }
+  return mic.opening;
+}
+
+async function startMic() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.AudioWorklet) {
+    throw new Error("this browser cannot capture audio here (it needs HTTPS or localhost)");
+  }
+  const ctx = new AudioContext(); // made inside the press, so the browser lets it run
+  ctx.resume().catch(() => {});
+  const loading = ctx.audioWorklet.addModule(new URL("pcm-worklet.js", import.meta.url));
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+    });
+    stats.micOpenedAt = performance.now();
+    await loading;
+  } catch (error) {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    ctx.close().catch(() => {});
+    throw error;
+  }
+  const source = ctx.createMediaStreamSource(stream);
+  const node = new AudioWorkletNode(ctx, "pcm-16k", {
+    numberOfInputs: 1,
+    numberOfOutputs: 1,
+    outputChannelCount: [1],
+    channelCount: 1,
+    channelCountMode: "explicit",
+    channelInterpretation: "speakers",
+  });
+  node.port.onmessage = onWorklet;
+  source.connect(node);
+  node.connect(ctx.destination); // silent: the processor writes nothing to its output
+  for (const track of stream.getAudioTracks()) {
+    track.addEventListener("ended", () => {
+      closeMic();
+      problem = "the microphone went away";
+      showState();
+    });
+  }
+  stats.sampleRate = ctx.sampleRate;
+  Object.assign(mic, { ctx, node, stream, source });
+}
+
+function closeMic() {
+  if (mic.stream) mic.stream.getTracks().forEach((track) => track.stop());
+  if (mic.ctx) mic.ctx.close().catch(() => {});
+  Object.assign(mic, { ctx: null, node: null, stream: null, source: null, opening: null });
+}
+
+function onWorklet(event) {
+  const data = event.data;
+  if (data instanceof ArrayBuffer) {
+    stats.chunks += 1;
+    stats.samples += data.byteLength / 2;
+    if (capturing) queue(data);
+    else {
+      preRoll.push(data);
+      if (preRoll.length > PRE_ROLL_CHUNKS) preRoll.shift();
+    }
+  } else if (data && data.type === "flushed") {
+    const done = flushes.get(data.id);
+    flushes.delete(data.id);
+    if (done) done();
+  }
+}
+
+/** Everything the worklet holds, delivered (or nothing to wait for without a worklet). */
+function flushWorklet() {
+  if (!mic.node) return Promise.resolve();
+  const id = ++flushCount;
+  return new Promise((resolve) => {
+    flushes.set(id, resolve);
+    mic.node.port.postMessage({ type: "flush", id });
+    setTimeout(() => flushes.delete(id) && resolve(), 500); // a stopped context never answers
+  });
+}
+
+function queue(item) {
+  outbox.push(item);
+  if (outbox.length > MAX_OUTBOX_CHUNKS) {
+    const oldestAudio = outbox.findIndex((entry) => entry instanceof ArrayBuffer);
+    if (oldestAudio >= 0) outbox.splice(oldestAudio, 1);
+  }
+  drain();
+}
+
+function drain() {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  while (outbox.length) {
+    const item = outbox.shift();
+    ws.send(item);
+    if (item instanceof ArrayBuffer) stats.bytesSent += item.byteLength;
+  }
+}
+
+function socketUrl() {
+  const url = new URL("ws/audio", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.search = "?mode=push_to_talk&partials=on";
+  url.hash = "";
+  return url.href;
+}
+
+function connect() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  if (ws && (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN)) return;
+  const socket = new WebSocket(socketUrl());
+  socket.binaryType = "arraybuffer";
+  ws = socket;
+  socket.onopen = () => {
+    stats.socketsOpened += 1;
+    retryMs = 1000;
+    if (problem && problem.startsWith("the server")) problem = null;
+    if (capturing && outbox[0] !== START) outbox.unshift(START); // a take that lost its socket
+    drain();
+    showState();
+  };
+  socket.onmessage = (event) => {
+    if (typeof event.data !== "string") return;
+    try {
+      onServer(JSON.parse(event.data));
+    } catch (error) {
+      console.warn("voicedesk: bad message from the server", error);
+    }
+  };
+  socket.onclose = (event) => {
+    if (ws === socket) ws = null;
+    if (event.code === 1008 || event.code === 1003) {
+      problem = `the server refused the microphone stream: ${event.reason || event.code}`;
+    }
+    showState();
+    if (armed && event.code !== 1008) {
+      retryTimer = setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 15_000);
+    }
+  };
+}
+
+function onServer(message) {
+  switch (message.type) {
+    case "partial":
+      showPartial(message.text);
+      break;
+    case "final":
+      showFinal(message, false);
+      break;
+    case "reply":
+      if (message.text === lastNotice.text && Date.now() - lastNotice.at < 2000) break;
+      showReply(message.text, message.kind, true);
+      break;
+    case "notice":
+      lastNotice = { text: message.text, at: Date.now() };
+      remember(`r|${message.text}`);
+      addLine("notice", message.text);
+      break;
+    case "ignored":
+      clearPartial();
+      addLine("ignored", `“${message.text}”`, "not a command");
+      break;
+    case "error":
+      addLine("error", message.message || "the server reported an error");
+      break;
+    default: // ready, talking, idle, done
+      break;
+  }
+}
+
+async function press(how) {
+  if (holding) return;
+  holding = how;
+  armed = true;
+  problem = null;
+  releases += 1; // a pending release's tail no longer ends this take
+  if (!capturing) {
+    capturing = true;
+    outbox.push(START, ...preRoll);
+    preRoll = [];
+  }
+  connect();
+  if (mic.ctx && mic.ctx.state !== "running") mic.ctx.resume().catch(() => {});
+  showState();
+  try {
+    await openMic();
+  } catch (error) {
+    problem = micProblem(error);
+    holding = null;
+    capturing = false;
+    outbox.length = 0;
+    queue(STOP); // in case the socket already carried the start
+  }
+  drain();
+  showState();
+}
+
+async function release(how) {
+  if (holding !== how) return;
+  holding = null;
+  const take = ++releases;
+  showState();
+  await sleep(TAIL_MS);
+  if (take !== releases) return;
+  await flushWorklet();
+  if (take !== releases || !capturing) return;
+  capturing = false;
+  queue(STOP);
+}
+
+function typing(target) {
+  if (!(target instanceof Element)) return false;
+  if (target.closest("input, textarea, select, [contenteditable]:not([contenteditable='false'])")) {
+    return true;
+  }
+  // Space works a focused control (a row, a button); only the talk button is ours.
+  return target !== ui.ptt && target.matches("button, a[href], summary, [tabindex]");
+}
+
+const isSpace = (event) => event.code === "Space" || event.key === " ";
+
+function wireTalk() {
+  ui.ptt.addEventListener("pointerdown", (event) => {
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    press("pointer");
+  });
+  for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
+    ui.ptt.addEventListener(type, () => release("pointer"));
+  }
+  ui.ptt.addEventListener("touchstart", (event) => {
+    event.preventDefault(); // no emulated mouse, no zoom, no callout
+    press("pointer");
+  }, { passive: false });
+  for (const type of ["touchend", "touchcancel"]) {
+    ui.ptt.addEventListener(type, () => release("pointer"));
+  }
+  ui.ptt.addEventListener("contextmenu", (event) => event.preventDefault());
+  ui.ptt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") event.preventDefault(); // Enter would only "click"
+  });
+  document.addEventListener("keydown", (event) => {
+    if (!isSpace(event) || typing(event.target)) return;
+    event.preventDefault();
+    if (!event.repeat) press("key");
+  });
+  document.addEventListener("keyup", (event) => {
+    if (!isSpace(event) || holding !== "key") return;
+    event.preventDefault();
+    release("key");
+  });
+  const letGo = () => {
+    release("key");
+    release("pointer");
+  };
+  window.addEventListener("blur", letGo);
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) letGo();
+  });
+}
+
+// ---------------------------------------------------------------- typed commands
+
+function wireCommands() {
+  ui.form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = ui.command.value.trim();
+    if (!text) return;
+    ui.send.disabled = true;
+    try {
+      const out = await api("commands", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text }),
+      });
+      ui.command.value = "";
+      showFinal(out, true);
+      for (const notice of out.notices || []) {
+        remember(`r|${notice}`);
+        addLine("notice", notice);
+      }
+      showReply(out.reply, out.kind, true);
+    } catch (error) {
+      addLine("error", `could not send the command: ${error.message}`);
+    } finally {
+      ui.send.disabled = false;
+      ui.command.focus();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- jobs
+
+const jobs = new Map();
+let detailId = null;
+let detailTimer = null;
+const fetching = new Set();
+
+function jobRow(job) {
+  const result = job.error
+    ? h("span", { className: "error-text", textContent: clip(job.error, 240) })
+    : h("span", { textContent: clip(job.result, 240) });
+  const row = h(
+    "tr",
+    {
+      className: job.id === detailId ? "selected" : "",
+      tabIndex: 0,
+      dataset: { jobId: String(job.id), status: job.status },
+      attrs: { "aria-label": `job ${job.id}, ${job.agent}, ${job.status}: open details` },
+    },
+    h("td", { className: "num", textContent: String(job.id) }),
+    h("td", { className: "agent", textContent: job.agent }),
+    h("td", {}, h("span", { className: `badge status-${job.status}`, textContent: job.status })),
+    h("td", { className: "task", textContent: clip(job.task, 300), title: job.task || "" }),
+    h("td", { className: "result" }, result),
+  );
+  row.addEventListener("click", () => openDetail(job.id));
+  row.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      openDetail(job.id);
+    }
+  });
+  return row;
+}
+
+/** Put a job on the board, newer data winning; rows stay newest first. */
+function upsertJob(job) {
+  if (!job || typeof job.id !== "number") return;
+  const known = jobs.get(job.id);
+  if (known && (known.updated_at || 0) > (job.updated_at || 0)) return;
+  const merged = { ...known, ...job };
+  jobs.set(job.id, merged);
+  const row = jobRow(merged);
+  const old = ui.jobs.querySelector(`tr[data-job-id="${job.id}"]`);
+  if (old) {
+    old.replaceWith(row);
+    return;
+  }
+  ui.jobs.querySelector("tr.empty")?.remove();
+  const after = [...ui.jobs.children].find((tr) => Number(tr.dataset.jobId) < job.id);
+  ui.jobs.insertBefore(row, after || null);
+}
+
+async function refreshJobs() {
+  try {
+    const list = await api("jobs");
+    for (const job of list) upsertJob(job);
+  } catch (error) {
+    console.warn("voicedesk: cannot load jobs:", error.message);
+  }
+}
+
+/** Fetch a job the board has not seen yet (a job_event can come before its job event). */
+async function ensureJob(id) {
+  if (jobs.has(id) || fetching.has(id)) return;
+  fetching.add(id);
+  try {
+    upsertJob(await api(`jobs/${id}`));
+  } catch (error) {
+    console.warn(`voicedesk: cannot load job ${id}:`, error.message);
+  } finally {
+    fetching.delete(id);
+  }
+}
+
+async function openDetail(id) {
+  detailId = id;
+  for (const tr of ui.jobs.querySelectorAll("tr.selected")) tr.classList.remove("selected");
+  ui.jobs.querySelector(`tr[data-job-id="${id}"]`)?.classList.add("selected");
+  ui.detail.hidden = false;
+  if (ui.detail.dataset.jobId !== String(id)) {
+    ui.detail.replaceChildren(h("p", { className: "muted", textContent: `Loading job #${id}…` }));
+  }
+  ui.detail.dataset.jobId = String(id);
+  await loadDetail(id);
+}
+
+async function loadDetail(id) {
+  try {
+    const detail = await api(`jobs/${id}`);
+    if (detailId !== id) return;
+    renderDetail(detail);
+    const { log: _log, events: _events, ...job } = detail;
+    upsertJob(job);
+  } catch (error) {
+    if (detailId !== id) return;
+    ui.detail.replaceChildren(
+      detailHeader(id, null),
+      h("p", { className: "error-text", textContent: `cannot load job #${id}: ${error.message}` }),
+    );
+  }
+}
+
+function closeDetail() {
+  detailId = null;
+  ui.detail.hidden = true;
+  ui.detail.replaceChildren();
+  delete ui.detail.dataset.jobId;
+  for (const tr of ui.jobs.querySelectorAll("tr.selected")) tr.classList.remove("selected");
+}
+
+function detailHeader(id, job) {
+  const actions = h("div", { className: "actions" });
+  if (job && (job.status === "queued" || job.status === "running")) {
+    actions.append(h("button", {
+      type: "button",
+      className: "danger",
+      textContent: "Cancel job",
+      onclick: async (event) => {
+        event.currentTarget.disabled = true;
+        try {
+          upsertJob(await api(`jobs/${id}/cancel`, { method: "POST" }));
+        } catch (error) {
+          addLine("error", `could not cancel job #${id}: ${error.message}`);
+        }
+        loadDetail(id);
+      },
+    }));
+  }
+  actions.append(h("button", {
+    type: "button",
+    className: "quiet",
+    textContent: "Close",
+    attrs: { "aria-label": "close the job details" },
+    onclick: closeDetail,
+  }));
+  const title = job ? `Job #${id} · ${job.agent}` : `Job #${id}`;
+  return h("div", { className: "detail-head" }, h("h3", { textContent: title }), actions);
+}
+
+function renderDetail(job) {
+  const pre = ui.detail.querySelector("pre.log");
+  const atBottom = pre ? pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8 : true;
+  const facts = [
+    ["Status", h("span", { className: `badge status-${job.status}`, textContent: job.status })],
+    ["Task", job.task],
+    ["Created", when(job.created_at)],
+    ["Updated", when(job.updated_at)],
+    ["Started", when(job.started_at)],
+    ["Finished", when(job.finished_at)],
+    ["Attempts", String(job.attempts ?? 0)],
+    ["Cost", typeof job.cost_usd === "number" ? `$${job.cost_usd.toFixed(4)}` : ""],
+    ["Session", job.session_id],
+    ["Worktree", job.worktree],
+    ["Result", job.result],
+    ["Error", job.error],
+  ].filter(([, value]) => value);
+  const list = h("dl", { className: "facts" });
+  for (const [name, value] of facts) list.append(h("dt", { textContent: name }), h("dd", {}, value));
+  const events = h("ol", { className: "events" });
+  for (const event of job.events || []) {
+    events.append(h("li", {},
+      h("time", { textContent: when(event.at) }),
+      h("span", { className: "kind", textContent: event.kind }),
+      h("span", { className: "message", textContent: event.message })));
+  }
+  const log = h("pre", { className: "log", textContent: job.log || "(no log yet)" });
+  ui.detail.replaceChildren(
+    detailHeader(job.id, job),
+    list,
+    h("h4", { textContent: "Events" }),
+    events.children.length ? events : h("p", { className: "muted", textContent: "No events." }),
+    h("h4", { textContent: "Log" }),
+    log,
+  );
+  if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+function refreshDetailSoon(id) {
+  if (id !== detailId) return;
+  clearTimeout(detailTimer);
+  detailTimer = setTimeout(() => detailId === id && loadDetail(id), 250);
+}
+
+// ---------------------------------------------------------------- experiments
+
+let experimentsLoading = false;
+
+async function refreshExperiments() {
+  if (experimentsLoading) return;
+  experimentsLoading = true;
+  try {
+    const list = await api("experiments");
+    const rows = list.map((e) => h("tr", { dataset: { experimentId: String(e.id) } },
+      h("td", { className: "num", textContent: String(e.id) }),
+      h("td", { textContent: e.description }),
+      h("td", {}, h("span", { className: `badge status-${e.status}`, textContent: e.status })),
+      h("td", { textContent: e.proposed_by }),
+      h("td", { className: "when", textContent: when(e.created_at) })));
+    if (!rows.length) {
+      rows.push(h("tr", { className: "empty" },
+        h("td", { colSpan: 5, textContent: "No experiments yet" })));
+    }
+    ui.experiments.replaceChildren(...rows);
+  } catch (error) {
+    console.warn("voicedesk: cannot load experiments:", error.message);
+  } finally {
+    experimentsLoading = false;
+  }
+}
+
+// ---------------------------------------------------------------- server-sent events
+
+function listen() {
+  const source = new EventSource("events");
+  const live = (state, text) => {
+    ui.live.dataset.live = state;
+    ui.live.textContent = text;
+  };
+  source.onopen = () => {
+    live("live", "live");
+    refreshJobs(); // anything missed while the stream was down
+  };
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      live("offline", "offline");
+      setTimeout(listen, 5000);
+    } else live("connecting", "reconnecting…");
+  };
+  const on = (name, handle) => source.addEventListener(name, (event) => {
+    try {
+      handle(JSON.parse(event.data));
+    } catch (error) {
+      console.warn(`voicedesk: bad ${name} event`, error);
+    }
+  });
+  on("job", (job) => {
+    upsertJob(job);
+    refreshDetailSoon(job.id);
+  });
+  on("job_event", (event) => {
+    ensureJob(event.job);
+    refreshDetailSoon(event.job);
+  });
+  on("transcript", (event) => {
+    if (!event.final) return; // partials only from this page's own microphone
+    showRemote(`t|${event.text}`, () =>
+      addLine("final remote", `“${event.text}”`, `heard (${event.source || "elsewhere"})`));
+  });
+  on("reply", (event) => {
+    showRemote(`r|${event.text}`, () => showReply(event.text, event.kind, false));
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+wireTalk();
+wireCommands();
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && detailId !== null) closeDetail();
+});
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) {
+    refreshJobs();
+    refreshExperiments();
+  }
+});
+showState();
+refreshJobs();
+refreshExperiments();
+setInterval(refreshExperiments, EXPERIMENTS_EVERY_MS);
+listen();

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_helpers import running_server, serve_settings
-
 from agent_helpers import make_repo
 from live_process import voicedesk_env
+from serve_helpers import running_server, serve_settings
+
 from voicedesk.api.auth import RateLimiter, check_bind, is_loopback
 from voicedesk.errors import ConfigError
 from voicedesk.stt.whisper import WhisperTranscriber
@@ -26,9 +26,11 @@ pytestmark = pytest.mark.model
 @pytest.fixture
 def api(tmp_path: Path, transcriber: WhisperTranscriber) -> Iterator[httpx.Client]:
     """A client of a server with the default agents, no token, no runner."""
-    with running_server(serve_settings(tmp_path), transcriber) as url:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
+    with (
+        running_server(serve_settings(tmp_path), transcriber) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield client
 
 
 def test_health_jobs_and_cancel(api: httpx.Client) -> None:
@@ -42,7 +44,8 @@ def test_health_jobs_and_cancel(api: httpx.Client) -> None:
     cancelled = api.post(f"/jobs/{job_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     again = api.post(f"/jobs/{job_id}/cancel")
-    assert (again.status_code, again.json()) == (409, {"detail": f"job {job_id} is already cancelled"})
+    assert again.status_code == 409
+    assert again.json() == {"detail": f"job {job_id} is already cancelled"}
 
 
 @pytest.mark.parametrize(
@@ -182,19 +185,20 @@ def test_sse_shows_a_job_going_from_queued_to_done(
     agents = {"ops": {"kind": "shell", "repo": repo,
                       "commands": {"run the tests": "sleep 0.3; echo '2 passed'"}}}
     settings = serve_settings(tmp_path, agents=agents, runner={"poll_s": 0.1})
-    with running_server(settings, transcriber, run_jobs=True) as url:
-        with httpx.Client(base_url=url, timeout=30) as client, client.stream(
-            "GET", "/events"
-        ) as events:
-            assert events.headers["content-type"].startswith("text/event-stream")
-            said = client.post("/commands", json={"text": "ops, run the tests"}).json()
-            job_id = said["job_ids"][0]
-            seen: list[str] = []
-            began = time.monotonic()
-            for name, data in _sse(events):
-                if name == "job" and data["id"] == job_id:
-                    seen.append(data["status"])
-                    if data["status"] in ("done", "failed"):
-                        break
-                assert time.monotonic() - began < 20
+    with (
+        running_server(settings, transcriber, run_jobs=True) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+        client.stream("GET", "/events") as events,
+    ):
+        assert events.headers["content-type"].startswith("text/event-stream")
+        said = client.post("/commands", json={"text": "ops, run the tests"}).json()
+        job_id = said["job_ids"][0]
+        seen: list[str] = []
+        began = time.monotonic()
+        for name, data in _sse(events):
+            if name == "job" and data["id"] == job_id:
+                seen.append(data["status"])
+                if data["status"] in ("done", "failed"):
+                    break
+            assert time.monotonic() - began < 20
     assert seen == ["queued", "running", "done"], seen

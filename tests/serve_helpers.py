@@ -32,7 +32,9 @@ def running_server(
     sock.listen(64)
     port = sock.getsockname()[1]
     app = create_app(settings, transcriber, run_jobs=run_jobs)
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="warning", ws="websockets-sansio", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -163,7 +163,7 @@ def _add_service_routes(app: FastAPI) -> None:
         the address."""
         token = request.query_params.get("token")
         if token:
-            response = RedirectResponse("/", status_code=303)
+            response = RedirectResponse(".", status_code=303)  # relative: right behind a prefix
             secure = request.url.scheme == "https"
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure)
             return response

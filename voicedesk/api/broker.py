@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from voicedesk.api.schemas import JobOut
 from voicedesk.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ class EventBroker:
                 job = store.job(event.job_id) if event.kind == "status" else None
                 if job is not None:  # the status as of this event, though the job moved on
                     status = event.message.split(":")[0].split(" ")[0]
-                    row = {k: v for k, v in job.__dict__.items() if k != "log"}
-                    self.publish("job", {**row, "status": status})
+                    self.publish("job", {**JobOut.of(job).model_dump(), "status": status})
 
 
 def sse_format(name: str, data: dict[str, Any]) -> str:

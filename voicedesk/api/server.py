@@ -36,6 +36,10 @@ def serve(
     sock = bind(host, port)
     app = create_app(settings, transcriber, run_jobs=run_jobs)
     config = uvicorn.Config(
-        app, log_level=log_level, ws="websockets-sansio", ws_max_size=16 * 2**20
+        app,
+        log_level=log_level,
+        ws="websockets-sansio",
+        ws_max_size=16 * 2**20,
+        timeout_graceful_shutdown=2,  # an open /events stream must not hold up Ctrl-C
     )
     uvicorn.Server(config).run(sockets=[sock])

@@ -4,7 +4,13 @@ The client sends 16 kHz mono s16le PCM as binary messages (any length up to the 
 number of bytes) and JSON text messages: `{"type": "ptt_start"}`, `{"type": "ptt_stop"}`
 (push-to-talk mode), `{"type": "end"}` (finish what was said, then close). The server sends
 JSON: ready, talking, idle, partial, final (a heard command: the JSON contract plus action
-and reply), reply, ignored, notice, error, and done before it closes.
+and reply), reply (also for notices the console raised, such as a read-back that timed out),
+ignored, notice, error, and done before it closes.
+
+With push-to-talk, send all of a take's audio before `ptt_stop`: the release closes the
+utterance at once, and audio after it starts the silence before the next take. A partial
+being transcribed at the release is finished first, so the final may follow `idle` by up to
+one partial's transcription time.
 """
 
 from __future__ import annotations
@@ -123,7 +129,9 @@ class AudioStream:
         if event.kind == "heard" and event.heard is not None:
             self._outgoing.put_nowait({"type": "final", **event.heard.to_json()})
             broker.publish("transcript", {"text": event.text, "final": True, "source": "ws"})
-        elif event.kind in ("partial", "ignored", "notice"):
+        elif event.kind == "notice" and event.reply is None:
+            self._outgoing.put_nowait({"type": "notice", "text": event.text})
+        elif event.kind in ("partial", "ignored"):
             self._outgoing.put_nowait({"type": event.kind, "text": event.text})
             if event.kind == "partial":
                 broker.publish("transcript", {"text": event.text, "final": False,

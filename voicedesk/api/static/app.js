@@ -7,8 +7,10 @@
 const TAIL_MS = 150; // keep capturing this long after the release: words end late
 const PRE_ROLL_CHUNKS = 10; // ~320 ms of audio from just before the press
 const MAX_OUTBOX_CHUNKS = 940; // ~30 s of audio waiting for a socket, at most
+const UNDELIVERED_MS = 10_000; // a released take still waiting for a socket this long is dropped
 const EXPERIMENTS_EVERY_MS = 10_000;
 const MAX_LINES = 200;
+const NOISE_SUPPRESSION_KEY = "voicedesk.noiseSuppression";
 const START = JSON.stringify({ type: "ptt_start" });
 const STOP = JSON.stringify({ type: "ptt_stop" });
 
@@ -24,6 +26,7 @@ const ui = {
   jobs: $("jobs"),
   detail: $("job-detail"),
   experiments: $("experiments"),
+  noiseSuppression: $("noise-suppression"),
 };
 
 /** Numbers for tests and for anyone curious, in the browser console. */
@@ -91,6 +94,7 @@ const clip = (text, n) => (text && text.length > n ? `${text.slice(0, n - 1)}…
 
 const shown = new Map(); // "t|text" / "r|text" → when this page last showed it itself
 let partialLine = null;
+let partialTimer = null;
 let lastNotice = { text: "", at: 0 };
 
 function addLine(kind, main, meta = null, extra = null) {
@@ -124,6 +128,8 @@ function showPartial(text) {
   }
   partialLine.querySelector(".at").textContent = when(Date.now() / 1000);
   partialLine.querySelector(".text").textContent = text;
+  clearTimeout(partialTimer);
+  partialTimer = setTimeout(clearPartial, 10_000); // no final came for it
 }
 
 function clearPartial() {
@@ -174,11 +180,11 @@ async function showRemote(key, show) {
 
 // ---------------------------------------------------------------- microphone and socket
 
-const mic = { ctx: null, node: null, stream: null, opening: null };
+const mic = { ctx: null, node: null, stream: null, opening: null, stale: false };
 let ws = null;
 let retryMs = 1000;
 let retryTimer = null;
-let armed = false; // the user has pressed once: keep a socket open from now on
+let armed = false; // the microphone is open: keep a socket open from now on
 let holding = null; // "pointer" or "key" while the talk button is held
 let capturing = false; // audio goes to the outbox (held, or in the tail after the release)
 let releases = 0;
@@ -234,10 +240,14 @@ async function startMic() {
   const ctx = new AudioContext(); // made inside the press, so the browser lets it run
   ctx.resume().catch(() => {});
   const loading = ctx.audioWorklet.addModule(new URL("pcm-worklet.js", import.meta.url));
+  loading.catch(() => {}); // handled below, after the microphone; not "unhandled" meanwhile
   let stream;
   try {
+    // Chrome's noise suppression turns clear speech into other words for Whisper (which copes
+    // with noise itself), so it is off unless the user turns it on.
+    const noiseSuppression = ui.noiseSuppression.checked;
     stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression },
     });
     stats.micOpenedAt = performance.now();
     await loading;
@@ -272,7 +282,9 @@ async function startMic() {
 function closeMic() {
   if (mic.stream) mic.stream.getTracks().forEach((track) => track.stop());
   if (mic.ctx) mic.ctx.close().catch(() => {});
-  Object.assign(mic, { ctx: null, node: null, stream: null, source: null, opening: null });
+  Object.assign(mic, {
+    ctx: null, node: null, stream: null, source: null, opening: null, stale: false,
+  });
 }
 
 function onWorklet(event) {
@@ -397,7 +409,6 @@ function onServer(message) {
 async function press(how) {
   if (holding) return;
   holding = how;
-  armed = true;
   problem = null;
   releases += 1; // a pending release's tail no longer ends this take
   if (!capturing) {
@@ -410,6 +421,7 @@ async function press(how) {
   showState();
   try {
     await openMic();
+    armed = true;
   } catch (error) {
     problem = micProblem(error);
     holding = null;
@@ -432,6 +444,34 @@ async function release(how) {
   if (take !== releases || !capturing) return;
   capturing = false;
   queue(STOP);
+  if (mic.stale) closeMic(); // reopened with the new settings at the next press
+  if (outbox.length) setTimeout(() => dropUndelivered(take), UNDELIVERED_MS);
+}
+
+/** A take the server never got is dropped, not acted on minutes later when it comes back. */
+function dropUndelivered(take) {
+  if (take !== releases || capturing || !outbox.length) return;
+  outbox.length = 0;
+  problem = "could not reach the server: what you said was not sent";
+  showState();
+}
+
+function wireOptions() {
+  try {
+    ui.noiseSuppression.checked = localStorage.getItem(NOISE_SUPPRESSION_KEY) === "on";
+  } catch {
+    // storage may be off: keep the default
+  }
+  ui.noiseSuppression.addEventListener("change", () => {
+    try {
+      localStorage.setItem(NOISE_SUPPRESSION_KEY, ui.noiseSuppression.checked ? "on" : "off");
+    } catch {
+      // not remembered, but still used for this page
+    }
+    if (!mic.node && !mic.opening) return;
+    if (capturing || !mic.node) mic.stale = true; // close it once this take is over
+    else closeMic();
+  });
 }
 
 function typing(target) {
@@ -439,8 +479,8 @@ function typing(target) {
   if (target.closest("input, textarea, select, [contenteditable]:not([contenteditable='false'])")) {
     return true;
   }
-  // Space works a focused control (a row, a button); only the talk button is ours.
-  return target !== ui.ptt && target.matches("button, a[href], summary, [tabindex]");
+  // Space works a focused button, link or checkbox; elsewhere (a job row too) it talks.
+  return target !== ui.ptt && target.matches("button, a[href], summary");
 }
 
 const isSpace = (event) => event.code === "Space" || event.key === " ";
@@ -542,7 +582,7 @@ function jobRow(job) {
   );
   row.addEventListener("click", () => openDetail(job.id));
   row.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
+    if (event.key === "Enter") {
       event.preventDefault();
       openDetail(job.id);
     }
@@ -772,6 +812,7 @@ function listen() {
 // ---------------------------------------------------------------- start
 
 wireTalk();
+wireOptions();
 wireCommands();
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && detailId !== null) closeDetail();

@@ -11,7 +11,7 @@
 const TARGET_RATE = 16000;
 const CHUNK_SAMPLES = 512; // 32 ms at 16 kHz
 const CUTOFF_HZ = 7000;
-const TAPS_PER_STEP = 16; // filter length, in output samples' worth of input
+const TAPS_PER_STEP = 16; // half the filter's length, in output samples
 
 /** Blackman-windowed sinc low-pass taps, normalised to unit gain at DC. */
 function lowPass(rate, cutoffHz, count) {

@@ -157,6 +157,15 @@ def listen(
         str | None, typer.Option("--partials", help="Partial transcripts: auto, on or off.")
     ] = None,
     stats: Annotated[bool, typer.Option("--stats", help="Print p50/p95 timings at exit.")] = False,
+    remote: Annotated[
+        str | None, typer.Option("--remote", help="Stream to this voicedesk server instead.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="The --remote server's token ($VOICEDESK_TOKEN).")
+    ] = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="With --remote --file: send as fast as possible.")
+    ] = False,
     dry_run: DryRunOption = False,
     no_run: NoRunOption = False,
     as_json: JsonOption = False,
@@ -168,6 +177,18 @@ def listen(
     listen_settings = {k: v for k, v in overrides.items() if v is not None}
     if listen_settings:
         settings = _with_listen(settings, listen_settings)
+    if remote is not None:
+        from voicedesk.remote import RemoteOptions, listen_remote, refuse_local_only
+
+        refuse_local_only(dry_run, no_run, wake_word)
+        remote_options = RemoteOptions(
+            remote, token, file, fast, ptt, settings.listen.partials == "on", as_json, stats,
+            _control_path(settings),
+        )
+        device_spec = device or settings.listen.device
+        raise typer.Exit(listen_remote(remote_options, settings.vad.frame_ms, device_spec))
+    if token is not None or fast:
+        raise VoicedeskError("--token and --fast only go with --remote URL")
     if file is not None:
         raise typer.Exit(_listen_file(file, settings, dry_run, as_json, not no_run))
     options = LiveOptions(device, ptt, dry_run, as_json, stats, not no_run)

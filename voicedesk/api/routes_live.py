@@ -61,8 +61,8 @@ async def audio(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         admit(websocket)
-    except Refused as refused:
-        await websocket.close(code=1008, reason=refused.reason)
+    except Refused as refused:  # 1008: the token; 1013: the rate limit (try again later)
+        await websocket.close(code=1013 if refused.status == 429 else 1008, reason=refused.reason)
         return
     if mode not in ("hands_free", "push_to_talk"):
         reason = f"mode must be hands_free or push_to_talk, not {mode!r}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +27,11 @@ from starlette.websockets import WebSocket
 from voicedesk.api.deps import Services
 from voicedesk.live import LiveEvent, LiveListener
 from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH, AudioFrame
+
+log = logging.getLogger(__name__)
+
+MAX_BACKLOG_FRAMES = 20_000
+"""Frames (10 minutes at 30 ms) a stream may have waiting before it is closed as a flood."""
 
 Close = tuple[int, str]
 """A WebSocket close code and its reason."""
@@ -44,7 +50,7 @@ class AudioStream:
             push_to_talk=push_to_talk, partials=partials, transcribe=svc.pool.transcribe,
         )
         self.frame_bytes = svc.settings.vad.frame_ms * SAMPLE_RATE * SAMPLE_WIDTH // 1000
-        self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
+        self._frames: asyncio.Queue[AudioFrame | bool | None] = asyncio.Queue()
         self._outgoing: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._buffer = bytearray()
         self._samples = 0
@@ -61,9 +67,14 @@ class AudioStream:
             closing = await self._receive()
         finally:
             self._frames.put_nowait(None)
-            await listening
+            try:
+                await listening
+            except Exception as exc:  # a bug in one stream must not leave its tasks hanging
+                log.exception("audio stream failed")
+                closing = (1011, f"internal error: {type(exc).__name__}")
             if closing is not None:
-                self._outgoing.put_nowait({"type": "done", "reason": closing[1]})
+                code, reason = closing
+                self._outgoing.put_nowait({"type": "done", "code": code, "reason": reason})
             self._outgoing.put_nowait(None)
             await sender
         if closing is not None:
@@ -71,9 +82,13 @@ class AudioStream:
                 await self.websocket.close(code=closing[0], reason=closing[1])
 
     async def _frame_source(self) -> AsyncIterator[AudioFrame]:
-        """Frames as they are cut from what the client sent."""
-        while (frame := await self._frames.get()) is not None:
-            yield frame
+        """Frames as they are cut from what the client sent; a push-to-talk press or release
+        takes effect in its place among them, after all audio sent before it."""
+        while (item := await self._frames.get()) is not None:
+            if isinstance(item, bool):
+                self.listener.set_talking(item)
+            else:
+                yield item
 
     async def _receive(self) -> Close | None:
         """Handle messages until the stream should close (None: the client went away)."""
@@ -88,6 +103,8 @@ class AudioStream:
                     return 1009, f"audio message of {len(data)} bytes is over the {cap}-byte cap"
                 if len(data) % SAMPLE_WIDTH:
                     return 1007, f"odd byte count ({len(data)}): send 16-bit s16le samples"
+                if self._frames.qsize() > MAX_BACKLOG_FRAMES:
+                    return 1008, "audio is arriving far faster than real time; slow down"
                 self._feed(data)
             elif (closing := self._control(message.get("text") or "")) is not None:
                 return closing
@@ -105,7 +122,7 @@ class AudioStream:
             if not self.push_to_talk:
                 self._error("this stream is hands-free; connect with ?mode=push_to_talk")
             else:
-                self.listener.set_talking(kind == "ptt_start")
+                self._frames.put_nowait(kind == "ptt_start")
             return None
         self._error(f"unknown message type {kind!r}: use ptt_start, ptt_stop or end")
         return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from voicedesk.api.app import create_app
+from voicedesk.api.server import bind
 from voicedesk.config import Settings
 from voicedesk.stt.protocol import Transcriber
 
@@ -27,9 +27,7 @@ def running_server(
     settings: Settings, transcriber: Transcriber, run_jobs: bool = False
 ) -> Iterator[str]:
     """Serve the app on a free loopback port; yields its base URL, e.g. http://127.0.0.1:PORT."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
+    sock = bind("127.0.0.1", 0)  # as `voicedesk serve` binds (TCP_NODELAY for clients)
     port = sock.getsockname()[1]
     app = create_app(settings, transcriber, run_jobs=run_jobs)
     config = uvicorn.Config(

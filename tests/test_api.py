@@ -202,3 +202,25 @@ def test_sse_shows_a_job_going_from_queued_to_done(
                     break
             assert time.monotonic() - began < 20
     assert seen == ["queued", "running", "done"], seen
+
+
+def test_oversized_json_bodies_are_refused_before_auth_reads_them(
+    tmp_path: Path, transcriber: WhisperTranscriber
+) -> None:
+    settings = serve_settings(tmp_path, serve={"token": "t"})
+    big = b'{"agent": "backend", "task": "' + b"x" * (2 << 20) + b'"}'
+
+    def chunks() -> Iterator[bytes]:
+        """The same body with no Content-Length (chunked)."""
+        for at in range(0, len(big), 65536):
+            yield big[at : at + 65536]
+
+    with running_server(settings, transcriber) as url, httpx.Client(base_url=url) as client:
+        declared = client.post("/jobs", content=big, headers={"content-type": "application/json"})
+        assert (declared.status_code, declared.json()) == (
+            413, {"detail": "request body over 1048576 bytes"}
+        )
+        streamed = client.post("/jobs", content=chunks(),
+                               headers={"content-type": "application/json"})
+        assert streamed.status_code == 413
+        assert client.get("/healthz").status_code == 200

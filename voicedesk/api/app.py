@@ -20,7 +20,8 @@ from voicedesk import __version__
 from voicedesk.api import routes_jobs, routes_live
 from voicedesk.api.auth import COOKIE, RateLimiter, service_token
 from voicedesk.api.broker import EventBroker
-from voicedesk.api.deps import Services, authorize, services
+from voicedesk.api.deps import Services, authorize, get_services, services
+from voicedesk.api.limits import BodyLimit
 from voicedesk.api.metrics import Metrics
 from voicedesk.api.pool import TranscriptionPool
 from voicedesk.api.schemas import Health
@@ -31,6 +32,8 @@ from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
 
 STATIC = Path(__file__).parent / "static"
+JSON_BODY_LIMIT = 1 << 20
+"""Bytes a JSON request body may have (uploads have their own cap, [serve] max_upload_mb)."""
 
 
 def _build(settings: Settings, transcriber: Transcriber) -> Services:
@@ -90,6 +93,7 @@ def create_app(
                   description="Whisper to your agents: jobs, commands, events, remote audio.")
     _add_handlers(app)
     app.middleware("http")(_measure)
+    app.add_middleware(BodyLimit, limit=JSON_BODY_LIMIT, exempt=("/v1/audio/",))
     app.include_router(routes_jobs.router)
     app.include_router(routes_live.router)
     _add_transcriptions(app)
@@ -153,7 +157,7 @@ def _add_service_routes(app: FastAPI) -> None:
 
     @app.get("/metrics", dependencies=[Depends(authorize)], tags=["service"],
              response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-    async def metrics(svc: Annotated[Services, Depends(services)]) -> Response:
+    async def metrics(svc: Annotated[Services, Depends(get_services)]) -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

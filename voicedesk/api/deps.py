@@ -41,6 +41,11 @@ def services(connection: HTTPConnection) -> Services:
     return found
 
 
+async def get_services(request: Request) -> Services:
+    """The app's services, as a dependency (async: no worker thread per request)."""
+    return services(request)
+
+
 def presented_token(connection: HTTPConnection) -> str | None:
     """The token a caller sent: `Authorization: Bearer`, the page's cookie, or `?token=`."""
     header = connection.headers.get("authorization", "")
@@ -78,7 +83,7 @@ def _address(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-def authorize(request: Request) -> str:
+async def authorize(request: Request) -> str:
     """The dependency on every HTTP route but /healthz: 401 or 429 with the reason."""
     try:
         return admit(request)

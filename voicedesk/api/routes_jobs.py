@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from voicedesk.api.deps import Services, authorize, services
+from voicedesk.api.deps import Services, authorize, get_services
 from voicedesk.api.schemas import (
     Command,
     CommandOut,
@@ -25,7 +25,7 @@ from voicedesk.types import ACTIVE_JOB_STATUSES, Transcript, Utterance
 
 router = APIRouter(dependencies=[Depends(authorize)], responses={401: {"model": Problem},
                                                                  429: {"model": Problem}})
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(get_services)]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The job's number.")]
 
 

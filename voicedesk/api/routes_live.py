@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
 from voicedesk.api.broker import sse_format
-from voicedesk.api.deps import Refused, Services, admit, authorize, services
+from voicedesk.api.deps import Refused, Services, admit, authorize, get_services, services
 from voicedesk.api.stream import AudioStream
 
 router = APIRouter()
@@ -27,7 +27,7 @@ KEEP_ALIVE_S = 15.0
                      "description": "job, job_event, transcript and reply events"}},
 )
 async def events(
-    request: Request, svc: Annotated[Services, Depends(services)]
+    request: Request, svc: Annotated[Services, Depends(get_services)]
 ) -> StreamingResponse:
     """Server-sent events: job status changes and progress, transcripts, replies."""
     queue = svc.broker.subscribe()

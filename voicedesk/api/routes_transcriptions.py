@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.types import Message
 
 from voicedesk.api.auth import token_matches
-from voicedesk.api.deps import Services, authorize, presented_token, services
+from voicedesk.api.deps import Services, authorize, get_services, presented_token, services
 from voicedesk.api.schemas import Problem
 from voicedesk.audio.files import NotAudioError, load_audio_bytes
 from voicedesk.errors import AudioError
@@ -82,8 +82,7 @@ def too_large(svc: Services, size: str) -> HTTPException:
 
 
 class UploadRoute(APIRoute):
-    """A route that checks the token before reading the body, and bounds the body's size:
-    by Content-Length when present, and by counting while it is read in any case."""
+    """A route that checks the token before the body, and caps the body (declared and counted)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """FastAPI's handler behind the token check and a byte-counting `receive`."""
@@ -110,7 +109,7 @@ class UploadRoute(APIRoute):
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > cap:
-                        raise too_large(svc, f"over {cap} bytes")
+                        raise too_large(svc, f"over {cap} bytes (counted as it arrived)")
                 return message
 
             return await handler(Request(request.scope, receive))
@@ -131,7 +130,7 @@ router = APIRouter(
         503: {"model": Problem, "description": "no file model, or the model failed"},
     },
 )
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(get_services)]
 TEXT_CONTENT = {"text/plain": {"schema": {"type": "string"}},
                 "text/vtt": {"schema": {"type": "string"}}}
 

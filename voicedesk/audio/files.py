@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ _PCM_FORMAT = 1
 _UNKNOWN_SIZES = frozenset({0xFFFFFFFF, 0x7FFFF000, 0x7FFFFFFF})
 """Data sizes that streaming writers leave when they cannot seek back: "read to the end"."""
 
+_FIXED_FRAME_TAGS = frozenset({1, 3, 6, 7, 0xFFFE})
+"""Format tags (PCM, float, A-law, mu-law, extensible) whose block align and byte rate follow
+from channels, bits and rate; compressed formats (ADPCM, say) declare their own."""
+
+
+class NotAudioError(AudioDecodeError):
+    """Bytes no decoder recognises as audio (as opposed to audio that is cut short or empty)."""
+
 
 @dataclass(frozen=True)
 class _WavLayout:
@@ -33,6 +42,7 @@ class _WavLayout:
     byte_rate: int | None
     data_offset: int
     data_size: int
+    block_align: int | None = None
 
 
 def load_audio(path: Path) -> bytes:
@@ -46,13 +56,8 @@ def load_audio(path: Path) -> bytes:
             if size == 0:
                 raise AudioDecodeError(f"audio file {path} is empty (0 bytes)")
             layout = _read_wav_layout(handle, path, size)
-            if layout is not None and layout.data_size == 0:
-                raise AudioDecodeError(f"audio file {path} has no audio samples")
-            if layout is not None and _is_native(layout):
-                handle.seek(layout.data_offset)
-                pcm = handle.read(layout.data_size - layout.data_size % SAMPLE_WIDTH)
-                if not pcm:
-                    raise AudioDecodeError(f"audio file {path} has no audio samples")
+            pcm = _native_pcm(handle, layout, path)
+            if pcm is not None:
                 return pcm
     except FileNotFoundError:
         raise AudioError(f"audio file {path} not found") from None
@@ -60,7 +65,58 @@ def load_audio(path: Path) -> bytes:
         raise AudioError(f"cannot read audio file {path}: permission denied") from None
     except OSError as exc:
         raise AudioError(f"cannot read audio file {path}: {exc.strerror or exc}") from None
-    return _decode(path)
+    return _decode(str(path), path)
+
+
+def load_audio_bytes(data: bytes, name: str) -> bytes:
+    """Decode uploaded bytes like load_audio (`name` in the errors), refusing inconsistent WAVs."""
+    if not data:
+        raise AudioDecodeError(f"audio file {name} is empty (0 bytes)")
+    handle = io.BytesIO(data)
+    layout = _read_wav_layout(handle, name, len(data))
+    if layout is not None:
+        _check_wav_header(layout, name)
+    pcm = _native_pcm(handle, layout, name)
+    if pcm is not None:
+        return pcm
+    return _decode(io.BytesIO(data), name)
+
+
+def _native_pcm(handle: BinaryIO, layout: _WavLayout | None, name: Path | str) -> bytes | None:
+    """The samples of a WAV that already holds 16 kHz mono s16le; None when it must be decoded."""
+    if layout is not None and layout.data_size == 0:
+        raise AudioDecodeError(f"audio file {name} has no audio samples")
+    if layout is None or not _is_native(layout):
+        return None
+    handle.seek(layout.data_offset)
+    pcm = handle.read(layout.data_size - layout.data_size % SAMPLE_WIDTH)
+    if not pcm:
+        raise AudioDecodeError(f"audio file {name} has no audio samples")
+    return pcm
+
+
+def _check_wav_header(layout: _WavLayout, name: str) -> None:
+    """Refuse a WAV whose fmt chunk is missing or contradicts itself, naming the mismatch."""
+    if layout.format_tag is None or layout.channels is None or layout.rate is None:
+        raise AudioDecodeError(f"audio file {name} has a data chunk but no fmt chunk before it")
+    if not layout.channels or not layout.rate:
+        raise AudioDecodeError(
+            f"audio file {name} declares {layout.channels} channels at {layout.rate} Hz"
+        )
+    bits = layout.bits or 0
+    if layout.format_tag not in _FIXED_FRAME_TAGS or bits % 8:
+        return
+    align = layout.channels * bits // 8
+    if layout.block_align != align:
+        raise AudioDecodeError(
+            f"audio file {name} has an inconsistent header: block align {layout.block_align} "
+            f"but {layout.channels} channels x {bits} bits make {align}"
+        )
+    if layout.byte_rate != layout.rate * align:
+        raise AudioDecodeError(
+            f"audio file {name} has an inconsistent header: byte rate {layout.byte_rate} "
+            f"but sample rate {layout.rate} x block align {align} make {layout.rate * align}"
+        )
 
 
 def _is_native(layout: _WavLayout) -> bool:
@@ -73,12 +129,12 @@ def _is_native(layout: _WavLayout) -> bool:
     )
 
 
-def _read_wav_layout(handle: BinaryIO, path: Path, file_size: int) -> _WavLayout | None:
+def _read_wav_layout(handle: BinaryIO, path: Path | str, file_size: int) -> _WavLayout | None:
     """Walk a RIFF/WAVE file's chunk headers; None when it is not one, an error when cut short."""
     head = handle.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
-    fmt: tuple[int, int, int, int, int] | None = None
+    fmt: tuple[int, int, int, int, int, int] | None = None
     offset = 12
     while True:
         header = handle.read(8)
@@ -95,16 +151,20 @@ def _read_wav_layout(handle: BinaryIO, path: Path, file_size: int) -> _WavLayout
                 f"runs {offset - file_size} bytes past the end"
             )
         if chunk_id == b"fmt " and size >= 16:
-            tag, channels, rate, byte_rate, _align, bits = struct.unpack("<HHIIHH", handle.read(16))
-            fmt = (tag, channels, rate, byte_rate, bits)
+            tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", handle.read(16))
+            fmt = (tag, channels, rate, byte_rate, bits, align)
         handle.seek(offset)
 
 
 def _data_layout(
-    path: Path, fmt: tuple[int, int, int, int, int] | None, offset: int, size: int, available: int
+    path: Path | str,
+    fmt: tuple[int, int, int, int, int, int] | None,
+    offset: int,
+    size: int,
+    available: int,
 ) -> _WavLayout:
     """The layout once the data chunk is found, checking it fits in the file."""
-    tag, channels, rate, byte_rate, bits = fmt if fmt is not None else (None,) * 5
+    tag, channels, rate, byte_rate, bits, align = fmt if fmt is not None else (None,) * 6
     if size in _UNKNOWN_SIZES:
         size = available
     elif size > available:
@@ -114,21 +174,21 @@ def _data_layout(
             f"audio file {path} is truncated: its data chunk claims {size} bytes but only "
             f"{available} are there ({missing} bytes{seconds} missing)"
         )
-    return _WavLayout(tag, channels, rate, bits, byte_rate, offset, size)
+    return _WavLayout(tag, channels, rate, bits, byte_rate, offset, size, align)
 
 
-def _decode(path: Path) -> bytes:
+def _decode(source: str | BinaryIO, name: Path | str) -> bytes:
     """Decode with faster-whisper's PyAV decoder, resampled and downmixed, as s16le bytes."""
     try:
-        samples = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        samples = decode_audio(source, sampling_rate=SAMPLE_RATE)
     except IndexError:
-        raise AudioDecodeError(f"audio file {path} has no audio stream") from None
+        raise NotAudioError(f"audio file {name} has no audio stream") from None
     except (av.error.FFmpegError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise AudioDecodeError(f"audio file {path} cannot be decoded ({reason})") from None
+        raise NotAudioError(f"audio file {name} cannot be decoded ({reason})") from None
     except OSError as exc:
-        raise AudioError(f"cannot read audio file {path}: {exc.strerror or exc}") from None
+        raise AudioError(f"cannot read audio file {name}: {exc.strerror or exc}") from None
     if len(samples) == 0:
-        raise AudioDecodeError(f"audio file {path} has no audio samples")
+        raise AudioDecodeError(f"audio file {name} has no audio samples")
     scaled = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32768.0), -32768, 32767)
     return scaled.astype("<i2").tobytes()

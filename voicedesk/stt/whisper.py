@@ -33,6 +33,30 @@ class SegmentGuard:
         return not (no_speech_prob > self.no_speech_threshold and unsure)
 
 
+@dataclass(frozen=True)
+class FileSegment:
+    """One kept segment of a file transcription: its times in seconds, text and Whisper's scores."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+
+
+@dataclass(frozen=True)
+class FileTranscript:
+    """A whole file's transcription: text, language code, seconds of audio, timed segments."""
+
+    text: str
+    language: str
+    duration: float
+    segments: tuple[FileSegment, ...]
+
+
 def pcm_to_float(pcm: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     """s16le bytes to the float32 samples in [-1, 1) that faster-whisper takes."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
@@ -106,6 +130,56 @@ class WhisperTranscriber:
             no_speech_prob=max((s.no_speech_prob for s in decoded), default=1.0),
             dropped=tuple(dropped),
             seconds=time.perf_counter() - began,
+        )
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The language codes the loaded model knows: just ("en",) for a `.en` model."""
+        known = getattr(self.model, "supported_languages", None)
+        return tuple(known) if known else ("en",)
+
+    def file_options(
+        self, prompt: str | None = None, language: str | None = None
+    ) -> dict[str, Any]:
+        """Whole-file decode options: timestamps, context, the caller's prompt, no vocabulary."""
+        if language is None and self.languages == ("en",):
+            language = "en"
+        return {
+            **self.options,
+            "language": language,
+            "condition_on_previous_text": True,
+            "without_timestamps": False,
+            "initial_prompt": prompt or None,
+            "hotwords": None,
+        }
+
+    def transcribe_file(
+        self, pcm: bytes, prompt: str | None = None, language: str | None = None
+    ) -> FileTranscript:
+        """Transcribe a whole file's 16 kHz mono s16le PCM into timed segments, phantoms dropped."""
+        try:
+            segments, info = self.model.transcribe(
+                pcm_to_float(pcm), **self.file_options(prompt, language)
+            )
+            decoded = list(segments)  # the generator does the work: consume it here
+        except Exception as exc:
+            raise TranscriptionError(f"transcription failed: {exc}") from None
+        kept = [
+            s for s in decoded if self.guard.keeps(s.text.strip(), s.no_speech_prob, s.avg_logprob)
+        ]
+        return FileTranscript(
+            text=" ".join(s.text.strip() for s in kept),
+            language=str(info.language),
+            duration=float(info.duration),
+            segments=tuple(
+                FileSegment(
+                    id=number, start=float(s.start), end=float(s.end), text=s.text.strip(),
+                    avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
+                    compression_ratio=float(s.compression_ratio),
+                    temperature=float(s.temperature or 0.0),
+                )
+                for number, s in enumerate(kept)
+            ),
         )
 
 

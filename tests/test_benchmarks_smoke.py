@@ -1,0 +1,28 @@
+"""The benchmark scripts still run: each one's --smoke size, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.model
+def test_serve_load_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "serve.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "serve_load.py"), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| GET /jobs/{id} |" in done.stdout and "upload / direct:" in done.stdout
+    results = json.loads(out.read_text())
+    for phase in ("jobs_get", "jobs_get_while_transcribing"):
+        assert results[phase]["requests"] == 20 and results[phase]["errors"] == 0
+    assert results["jobs_get_while_transcribing"]["transcriptions"] >= 1
+    assert results["upload_vs_direct"]["ratio"] > 0

@@ -191,28 +191,11 @@ def serving(
     settings: Any, transcriber: Any
 ) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
     """The app on uvicorn in a thread, on `serve`'s own kind of socket; its URL and loop."""
-    import uvicorn
-
     from voicedesk.api.app import create_app
-    from voicedesk.api.server import bind
+    from voicedesk.api.server import server_url, serving_in_thread
 
-    sock = bind("127.0.0.1", 0)
-    app = create_app(settings, transcriber, run_jobs=False)
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise SystemExit("the server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server.servers[0].get_loop()
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serving_in_thread(create_app(settings, transcriber, run_jobs=False)) as server:
+        yield server_url(server), server.servers[0].get_loop()
 
 
 def run(size: Size) -> dict[str, Any]:

@@ -41,8 +41,8 @@ def url(tmp_path_factory: pytest.TempPathFactory, transcriber: WhisperTranscribe
 def guarded(
     tmp_path_factory: pytest.TempPathFactory, transcriber: WhisperTranscriber
 ) -> Iterator[str]:
-    """A server with token "t0k" and a 0.1 MB upload limit."""
-    serve = {"token": "t0k", "max_upload_mb": SMALL_LIMIT_MB}
+    """A server with token "t0k", a 0.1 MB upload limit and a 5 s audio limit."""
+    serve = {"token": "t0k", "max_upload_mb": SMALL_LIMIT_MB, "max_upload_seconds": 5.0}
     settings = serve_settings(tmp_path_factory.mktemp("guarded"), serve=serve)
     with running_server(settings, transcriber) as base:
         yield base
@@ -152,6 +152,30 @@ def test_over_the_limit_is_413(guarded: str) -> None:
     response = httpx.post(f"{guarded}/v1/audio/transcriptions", data={"model": "m"},
                           files=files, headers=auth, timeout=60)
     assert "max_upload_mb = 0.1" in refused(response, 413)
+
+
+def test_audio_longer_than_the_limit_is_413(guarded: str) -> None:
+    auth = {"Authorization": "Bearer t0k"}
+    files = {"file": ("long.wav", _seconds_of_silence(6), "audio/wav")}
+    response = httpx.post(f"{guarded}/v1/audio/transcriptions", data={"model": "m"},
+                          files=files, headers=auth, timeout=60)
+    assert refused(response, 413) == (
+        "the audio is 6 s long; the limit is 5 s ([serve] max_upload_seconds)"
+    )
+
+
+def _seconds_of_silence(seconds: float) -> bytes:
+    """An 8 kHz mono WAV of silence (96 kB for 6 s: under the byte limit)."""
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(int(8000 * seconds) * 2))
+    return buffer.getvalue()
 
 
 def test_a_declared_length_over_the_limit_is_413_unread(guarded: str) -> None:

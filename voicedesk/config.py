@@ -130,6 +130,7 @@ class ServeSettings(_Section):
     run_jobs: bool = True
     transcription_workers: int = Field(2, ge=1, le=64)
     max_upload_mb: float = Field(25.0, gt=0.0, le=2048.0)
+    max_upload_seconds: float = Field(1800.0, gt=0.0)
     max_ws_frame_bytes: int = Field(65536, ge=640, le=16 * 1024 * 1024)
     rate_limit_per_minute: int = Field(1200, ge=1)
     rate_burst: int = Field(200, ge=1)

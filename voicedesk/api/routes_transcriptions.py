@@ -17,6 +17,7 @@ from voicedesk.api.schemas import Problem
 from voicedesk.audio.files import NotAudioError, load_audio_bytes
 from voicedesk.errors import AudioError
 from voicedesk.stt.whisper import FileSegment, FileTranscript, WhisperTranscriber
+from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH
 
 ResponseFormat = Literal["json", "text", "verbose_json", "srt", "vtt"]
 """The response formats OpenAI's transcription endpoint offers that a Whisper model can give."""
@@ -160,15 +161,30 @@ async def transcriptions(
     if len(data) > upload_limit(svc):
         raise too_large(svc, f"{len(data)} bytes")
     name = " ".join((file.filename or "").split())[:120] or "upload"
+    limit_s = svc.settings.serve.max_upload_seconds
+
+    def decode_and_transcribe() -> FileTranscript:
+        """Decode, check the length, transcribe: one call on the model's queue."""
+        pcm = load_audio_bytes(data, name)
+        seconds = len(pcm) / (SAMPLE_RATE * SAMPLE_WIDTH)
+        if seconds > limit_s:
+            raise _TooLong(f"the audio is {seconds:.0f} s long; the limit is {limit_s:.0f} s "
+                           "([serve] max_upload_seconds)")
+        return whisper.transcribe_file(pcm, prompt, code)
+
     try:
-        result = await svc.pool.call(
-            "upload", lambda: whisper.transcribe_file(load_audio_bytes(data, name), prompt, code)
-        )
+        result = await svc.pool.call("upload", decode_and_transcribe)
+    except _TooLong as exc:
+        raise HTTPException(413, str(exc)) from None
     except NotAudioError as exc:
         raise HTTPException(415, str(exc)) from None
     except AudioError as exc:
         raise HTTPException(400, str(exc)) from None
     return render(result, response_format)
+
+
+class _TooLong(Exception):
+    """Decoded audio longer than `[serve] max_upload_seconds`."""
 
 
 def _language(whisper: WhisperTranscriber, language: str | None) -> str | None:

@@ -77,12 +77,79 @@ def test_experiment_and_results(console: Console, store: Store) -> None:
     assert console.act(Intent("results")).reply == "No experiments yet."
     outcome = console.act(Intent("experiment", task="halves the warmup"))
     [experiment] = store.experiments()
-    assert experiment.description == "halves the warmup" and experiment.status == "queued"
+    assert experiment.description == "halves the warmup"
+    assert experiment.status == "needs_change"  # no patch, and no research agent to write one
+    assert outcome.reply.startswith(f"Experiment {experiment.id} recorded: halves the warmup.")
+    assert "voicedesk submit --patch" in outcome.reply
     assert outcome.experiment_ids == (experiment.id,)
-    assert console.act(Intent("results")).reply == "No results yet: 1 experiment queued, none run."
+    again = console.act(Intent("experiment", task="Halves the  warmup"))
+    assert again.reply == f"Experiment {experiment.id} is already needs_change: halves the warmup."
+    assert len(store.experiments()) == 1
+    assert console.act(Intent("results")).reply == "No results yet. 1 waiting for a patch."
+
+
+def test_results_report_the_best_against_the_baseline(store: Store) -> None:
+    from voicedesk.experiments.ledger import RunResult, Submission
+
+    console = Console(store, AGENTS, clock=lambda: 1000.0)
+    ledger = console.ledger
+    for description, value in (("baseline", 1.0), ("halve the warmup", 0.9), ("worse", 1.2)):
+        ledger.submit(Submission(description, "api"))
+        claimed = ledger.claim("w:1:x")
+        assert claimed is not None
+        ledger.finish(claimed.id, "w:1:x", RunResult(0, value, 2048.0, "log"))
+    ledger.submit(Submission("running one", "api"))
+    ledger.claim("w:1:x")
+    reply = console.act(Intent("results")).reply
+    assert reply == (
+        "Best val_bpb 0.9, experiment 2 (halve the warmup), 0.1 better than the baseline's 1. "
+        "1 running, 2 kept, 1 discarded. Experiment 4 has run 0 seconds: running one."
+    )
+
+
+def test_cancel_experiment(console: Console, store: Store) -> None:
+    console.act(Intent("experiment", task="halves the warmup"))
+    done = console.act(Intent("cancel", job=1, task="experiment"))
+    assert (done.action, done.reply) == ("experiment_cancelled", "Cancelled experiment 1.")
+    assert store.experiment(1).status == "cancelled"  # type: ignore[union-attr]
+    again = console.act(Intent("cancel", job=1, task="experiment"))
+    assert again.reply == "Experiment 1 is already cancelled."
+    missing = console.act(Intent("cancel", job=9, task="experiment"))
+    assert missing.reply == "There is no experiment 9."
 
 
 @pytest.mark.parametrize("kind", ["confirm", "deny", "unknown"])
 def test_nothing_to_do_changes_nothing(console: Console, store: Store, kind: str) -> None:
     assert console.act(Intent(kind)).action == "none"  # type: ignore[arg-type]
     assert store.jobs() == [] and store.experiments() == []
+
+
+def test_a_research_agent_is_asked_for_the_patch_when_one_can_write_it(store: Store) -> None:
+    console = Console(store, AGENTS, patch_writer="research")
+    outcome = console.act(Intent("experiment", task="halves the warmup"))
+    [experiment] = store.experiments()
+    [job] = store.jobs()
+    assert (experiment.status, experiment.reason) == (
+        "needs_change", "waiting for research to write the patch"
+    )
+    assert job.agent == "research"
+    assert job.task == "write the patch for experiment 1: halves the warmup"
+    assert outcome.reply == (
+        "Experiment 1: halves the warmup. research is writing the patch (job 1)."
+    )
+
+
+def test_patch_writer_needs_a_key_a_repo_and_a_research_agent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from voicedesk.config import Settings
+    from voicedesk.experiments.spoken import patch_writer
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with_repo = Settings(experiments={"repo": tmp_path})
+    assert patch_writer(with_repo) is None
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    assert patch_writer(with_repo) == "research"
+    assert patch_writer(Settings()) is None  # no repo
+    assert patch_writer(Settings(experiments={"repo": tmp_path},
+                                 agents={"ops": {"kind": "shell"}})) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Iterator
@@ -111,7 +112,8 @@ def test_propose_then_finish(store: Store) -> None:
     assert request["max_tokens"] == AgentSettings(kind="research").max_tokens
     assert request["stream"] is True
     names = [tool["name"] for tool in request["tools"]]
-    assert names == ["propose_experiment", "read_results", "finish"]
+    assert names == ["propose_experiment", "read_results", "read_training_file", "submit_patch",
+                     "finish"]
 
 
 def test_read_results_then_end_turn(store: Store) -> None:
@@ -291,3 +293,53 @@ def test_a_failed_job_keeps_its_log(store: Store) -> None:
     assert "budget" in str(caught.value)
     assert caught.value.log.startswith(f"task: {TASK}")
     assert "Looking." in caught.value.log and caught.value.log.endswith(str(caught.value))
+
+
+PATCH = """\
+--- a/train.py
++++ b/train.py
+@@ -1,2 +1,2 @@
+-WARMUP = 10
++WARMUP = 5
+ print("val_bpb:", 1.0)
+"""
+
+
+def test_the_research_agent_writes_the_patch_of_a_spoken_experiment(
+    store: Store, tmp_path: Path
+) -> None:
+    """A needs_change experiment gets its patch checked against the baseline, then queued."""
+    import subprocess
+
+    from agent_helpers import make_repo
+
+    from voicedesk.config import ExperimentSettings
+    from voicedesk.experiments.ledger import Ledger, Submission
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / "train.py").write_text('WARMUP = 10\nprint("val_bpb:", 1.0)\n')
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "train"], check=True)
+    settings = ExperimentSettings(repo=repo)
+    ledger = Ledger(store, settings)
+    waiting, _ = ledger.submit(Submission("halve the warmup", "voice", needs_change="no patch"))
+    bad_patch = PATCH.replace("WARMUP = 10", "WARMUP = 99")
+    with FakeAnthropic(sequence(
+        tool_use("read_training_file", {"experiment_id": waiting.id}),
+        tool_use("submit_patch", {"experiment_id": waiting.id, "patch": bad_patch}),
+        tool_use("submit_patch", {"experiment_id": waiting.id, "patch": PATCH}),
+        tool_use("finish", {"summary": "Experiment 1 is queued with the warmup halved."}),
+    )) as fake:
+        job = _job(store, fake)
+        job.context = dataclasses.replace(job.context, experiments=settings)
+        result = job.run()
+    assert result.summary == "Experiment 1 is queued with the warmup halved."
+    read, refused, accepted = (_tool_results(fake.requests[n])[0] for n in (1, 2, 3))
+    assert "WARMUP = 10" in str(read["content"]) and not read["is_error"]
+    assert refused["is_error"] and "the patch does not apply" in str(refused["content"])
+    assert not accepted["is_error"]
+    queued = ledger.get(waiting.id)
+    assert queued is not None and (queued.status, queued.patch, queued.reason) == (
+        "queued", PATCH, None
+    )

@@ -136,6 +136,35 @@ class ServeSettings(_Section):
     rate_burst: int = Field(200, ge=1)
 
 
+class ExperimentSettings(_Section):
+    """`[experiments]`: the shared queue of training runs and how each is judged."""
+
+    backend: Literal["embedded", "ray"] = "embedded"
+    ray_address: str | None = None
+    repo: Path | None = None
+    baseline_branch: str = "main"
+    train_file: str = "train.py"
+    command: str = "uv run train.py"
+    budget_s: float = Field(300.0, gt=0.0)
+    hard_limit_s: float = Field(600.0, gt=0.0)
+    metric_name: str = "val_bpb"
+    metric_regex: str = r"^val_bpb:\s*([0-9.]+)"
+    memory_regex: str = r"^peak_vram_mb:\s*([0-9.]+)"
+    direction: Literal["lower", "higher"] = "lower"
+    advance_on_keep: bool = False
+    max_attempts: int = Field(2, ge=1, le=100)
+    lease_s: float = Field(30.0, ge=1.0, le=3600.0)
+    idempotency_window_s: float = Field(120.0, ge=0.0)
+    logs_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _limits_in_order(self) -> ExperimentSettings:
+        """The hard limit cannot be below the budget."""
+        if self.hard_limit_s < self.budget_s:
+            raise ValueError("experiments.hard_limit_s must be at least budget_s")
+        return self
+
+
 class LlmSettings(_Section):
     """`[llm]`: the Anthropic API for research agents and the intent fallback."""
 
@@ -176,6 +205,7 @@ class Settings(BaseSettings):
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
 
     @model_validator(mode="after")
     def _names_unique(self) -> Settings:
@@ -213,6 +243,13 @@ class Settings(BaseSettings):
         """Where coding jobs' git worktrees go: the configured folder or DATA_DIR/worktrees."""
         configured = self.runner.worktrees_dir
         return configured.expanduser() if configured is not None else self.data_dir() / "worktrees"
+
+    def experiment_logs_dir(self) -> Path:
+        """Where experiment logs go: the configured folder or DATA_DIR/experiments."""
+        configured = self.experiments.logs_dir
+        if configured is not None:
+            return configured.expanduser()
+        return self.data_dir() / "experiments"
 
     def agent_aliases(self) -> dict[str, tuple[str, ...]]:
         """Agent name to its aliases, the shape the intent parser takes."""

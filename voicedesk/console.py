@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from voicedesk.config import ExperimentSettings
+from voicedesk.experiments.ledger import Ledger
+from voicedesk.experiments.spoken import cancel_spoken, queue_spoken, results_answer
 from voicedesk.store import Store
 from voicedesk.types import ACTIVE_JOB_STATUSES, Intent, Job, Outcome
 
@@ -44,12 +47,20 @@ class Console:
     """Turns intents into jobs, cancellations, experiment requests and status answers."""
 
     def __init__(
-        self, store: Store, agents: Iterable[str], clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        agents: Iterable[str],
+        clock: Callable[[], float] = time.time,
+        experiments: ExperimentSettings | None = None,
+        patch_writer: str | None = None,
     ) -> None:
-        """Act against `store` for the configured agent names."""
+        """Act against `store` for the configured agent names; `patch_writer` is the research
+        agent that writes patches for spoken experiments (None: they wait for one)."""
         self.store = store
         self.agents = frozenset(agents)
         self.clock = clock
+        self.ledger = Ledger(store, experiments or ExperimentSettings(), clock)
+        self.patch_writer = patch_writer
 
     def act(self, intent: Intent) -> Outcome:
         """Carry out one intent and say what was done."""
@@ -112,6 +123,8 @@ class Console:
 
     def cancellable(self, intent: Intent) -> list[Job]:
         """The active jobs a cancel intent would stop (none: it would be refused)."""
+        if intent.task == "experiment":
+            return []
         if intent.job is not None:
             job = self.store.job(intent.job)
             return [job] if job is not None and job.status in ACTIVE_JOB_STATUSES else []
@@ -119,6 +132,8 @@ class Console:
 
     def _cancel(self, intent: Intent) -> Outcome:
         """Cancel one job, or every active job of one agent."""
+        if intent.task == "experiment" and intent.job is not None:
+            return cancel_spoken(self.ledger, intent.job)
         if intent.job is not None:
             job = self.store.job(intent.job)
             if job is None:
@@ -140,26 +155,14 @@ class Console:
         )
 
     def _experiment(self, intent: Intent) -> Outcome:
-        """Record a queued experiment request."""
+        """Record an experiment: its patch is written by a research agent, or awaited."""
         if not intent.task:
             return _refuse("What should the experiment change? I heard no description.")
-        experiment = self.store.create_experiment(intent.task, proposed_by="voice")
-        return _done(
-            "experiment_queued",
-            f"Experiment {experiment.id} queued: {experiment.description}.",
-            experiment_ids=(experiment.id,),
-        )
+        return queue_spoken(self.ledger, self.store, intent.task, self.clock(), self.patch_writer)
 
     def _results(self, intent: Intent) -> Outcome:
-        """Answer about experiment results (none run until the experiment queue exists)."""
-        queued = self.store.experiments()
-        if not queued:
-            return Outcome("results", "No experiments yet.")
-        return Outcome(
-            "results",
-            f"No results yet: {_plural(len(queued), 'experiment')} queued, none run.",
-            experiment_ids=tuple(e.id for e in queued),
-        )
+        """The best result, how it compares to the baseline, and what is running."""
+        return results_answer(self.ledger, self.clock())
 
     def _confirm(self, intent: Intent) -> Outcome:
         """A yes with no question pending."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from voicedesk.config import Settings
 from voicedesk.console import Console
+from voicedesk.experiments.spoken import cancellable
 from voicedesk.types import Intent, Outcome
 
 _ACTIONS = frozenset({"dispatch", "cancel", "experiment"})
@@ -33,7 +34,8 @@ class Pending:
 def summarise(intent: Intent) -> str:
     """A short spoken description of what an intent would do."""
     if intent.type == "cancel":
-        return f"cancel job {intent.job}" if intent.job is not None else f"stop {intent.agent}"
+        what = "experiment" if intent.task == "experiment" else "job"
+        return f"cancel {what} {intent.job}" if intent.job is not None else f"stop {intent.agent}"
     if intent.type == "dispatch":
         return f"send {intent.agent}: {intent.task}"
     target = f" job {intent.job}" if intent.job is not None else ""
@@ -58,6 +60,9 @@ class Dialogue:
             return f"I think you meant: {summarise(intent)}. Say yes or no."
         if intent.agent is not None and intent.confidence < self.confirm_below:
             return f"Did you mean: {summarise(intent)}? Say yes or no."
+        if intent.type == "cancel" and intent.task == "experiment" and intent.job is not None:
+            found = cancellable(self.console.ledger, intent.job)
+            return f"Cancel experiment {found.id}? Say yes or no." if found else None
         if intent.type == "cancel":
             jobs = self.console.cancellable(intent)
             if not jobs:

@@ -14,6 +14,7 @@ from voicedesk.config import Settings
 from voicedesk.console import Console
 from voicedesk.dialogue import Dialogue
 from voicedesk.errors import LlmError, TranscriptionError
+from voicedesk.experiments.spoken import patch_writer
 from voicedesk.intents.grammar import parse_command
 from voicedesk.intents.wake import strip_wake_word
 from voicedesk.store import Store
@@ -104,7 +105,11 @@ class Responder:
         self.settings = settings
         self.store = store
         self.agents = settings.agent_aliases()
-        self.console = Console(store, settings.agents) if store is not None else None
+        self.console = (
+            Console(store, settings.agents, experiments=settings.experiments,
+                    patch_writer=patch_writer(settings))
+            if store is not None else None
+        )
         self.dialogue = Dialogue(self.console, settings) if self.console and confirm else None
         self.classifier = classifier if classifier is not None else configured_classifier(settings)
 

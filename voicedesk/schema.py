@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this code writes; stored in PRAGMA user_version."""
 
 _VERSION_1 = """
@@ -61,7 +61,39 @@ ALTER TABLE jobs ADD COLUMN lease_expires REAL;
 CREATE INDEX jobs_by_status ON jobs (status, id);
 """
 
-STEPS: tuple[str, ...] = (_VERSION_1, _VERSION_2)
+_VERSION_3 = """
+ALTER TABLE experiments ADD COLUMN hypothesis TEXT;
+ALTER TABLE experiments ADD COLUMN repo TEXT;
+ALTER TABLE experiments ADD COLUMN baseline TEXT;
+ALTER TABLE experiments ADD COLUMN base_commit TEXT;
+ALTER TABLE experiments ADD COLUMN patch TEXT;
+ALTER TABLE experiments ADD COLUMN branch TEXT;
+ALTER TABLE experiments ADD COLUMN command TEXT;
+ALTER TABLE experiments ADD COLUMN budget_s REAL;
+ALTER TABLE experiments ADD COLUMN hard_limit_s REAL;
+ALTER TABLE experiments ADD COLUMN metric_name TEXT;
+ALTER TABLE experiments ADD COLUMN metric_value REAL;
+ALTER TABLE experiments ADD COLUMN peak_vram_mb REAL;
+ALTER TABLE experiments ADD COLUMN commit_sha TEXT;
+ALTER TABLE experiments ADD COLUMN log_path TEXT;
+ALTER TABLE experiments ADD COLUMN reason TEXT;
+ALTER TABLE experiments ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE experiments ADD COLUMN worker TEXT;
+ALTER TABLE experiments ADD COLUMN gpu TEXT;
+ALTER TABLE experiments ADD COLUMN shared_gpu INTEGER;
+ALTER TABLE experiments ADD COLUMN backend TEXT;
+ALTER TABLE experiments ADD COLUMN lease_owner TEXT;
+ALTER TABLE experiments ADD COLUMN lease_expires REAL;
+ALTER TABLE experiments ADD COLUMN started_at REAL;
+ALTER TABLE experiments ADD COLUMN finished_at REAL;
+ALTER TABLE experiments ADD COLUMN updated_at REAL;
+ALTER TABLE experiments ADD COLUMN idempotency_key TEXT;
+CREATE UNIQUE INDEX experiments_by_key ON experiments (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX experiments_by_status ON experiments (status, id);
+"""
+
+STEPS: tuple[str, ...] = (_VERSION_1, _VERSION_2, _VERSION_3)
 """STEPS[n] brings a file at version n to version n + 1."""
 
 

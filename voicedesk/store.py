@@ -6,7 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +74,14 @@ class Store:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One IMMEDIATE transaction for modules that keep their own tables here (the ledger)."""
+        return self._transaction()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query."""
+        return self._db.execute(sql, args).fetchall()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -168,7 +176,16 @@ class Store:
                 " VALUES (?, 'queued', ?, ?)",
                 (description, proposed_by, now),
             )
-        return Experiment(int(cursor.lastrowid or 0), description, "queued", proposed_by, now)
+        return self.experiment(int(cursor.lastrowid or 0))  # type: ignore[return-value]
+
+    def experiment(self, experiment_id: int) -> Experiment | None:
+        """The experiment with this id, or None."""
+        if not 0 < experiment_id < 2**63:
+            return None
+        row = self._db.execute(
+            "SELECT * FROM experiments WHERE id = ?", (experiment_id,)
+        ).fetchone()
+        return Experiment(**dict(row)) if row else None
 
     def experiments(self) -> list[Experiment]:
         """All experiment requests, newest first."""

@@ -118,15 +118,48 @@ class JobEvent:
     message: str
 
 
+ExperimentStatus = Literal[
+    "queued", "running", "keep", "discard", "crash", "cancelled", "needs_change"
+]
+ACTIVE_EXPERIMENT_STATUSES: tuple[str, ...] = ("queued", "running", "needs_change")
+"""Experiment statuses a cancel can still stop."""
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A requested training experiment (the queue issue grows this into a full ledger row)."""
+    """One row of the experiment ledger: what to try, how it ran, and how it compared."""
 
     id: int
     description: str
     status: str
     proposed_by: str
     created_at: float
+    hypothesis: str | None = None
+    repo: str | None = None
+    baseline: str | None = None
+    base_commit: str | None = None
+    patch: str | None = None
+    branch: str | None = None
+    command: str | None = None
+    budget_s: float | None = None
+    hard_limit_s: float | None = None
+    metric_name: str | None = None
+    metric_value: float | None = None
+    peak_vram_mb: float | None = None
+    commit_sha: str | None = None
+    log_path: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+    gpu: str | None = None
+    shared_gpu: int | None = None
+    backend: str | None = None
+    lease_owner: str | None = None
+    lease_expires: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float | None = None
+    idempotency_key: str | None = None
 
 
 ReplyKind = Literal["answer", "question", "done", "refused", "notice"]

@@ -9,11 +9,11 @@ by raising `AgentError` with a one-line reason; a finished job returns a `JobRes
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from voicedesk.config import AgentSettings, LlmSettings
+from voicedesk.config import AgentSettings, ExperimentSettings, LlmSettings
 from voicedesk.store import Store
 from voicedesk.types import Job
 
@@ -43,6 +43,7 @@ class JobContext:
     emit: EventSink
     worktrees_dir: Path
     follow_up: FollowUp | None = None
+    experiments: ExperimentSettings = field(default_factory=ExperimentSettings)
 
 
 @dataclass(frozen=True)

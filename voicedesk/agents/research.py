@@ -27,7 +27,9 @@ SYSTEM_PROMPT = (
     "user's request for research on machine-learning training experiments. Use read_results "
     "to see the experiments already recorded, propose_experiment to record each training run "
     "worth doing (one concrete, runnable description each), and finish when done, with a "
-    "summary of one short sentence that will be spoken aloud."
+    "summary of one short sentence that will be spoken aloud. When the task is to write the "
+    "patch for an experiment, read_training_file, then submit_patch with a unified diff that "
+    "makes exactly that one change, then finish."
 )
 """The system prompt of every research job."""
 
@@ -48,6 +50,20 @@ _TOOLS: list[ToolParam] = [
         "name": "read_results",
         "description": "List the recorded experiments: id, status and description.",
         "input_schema": {"type": "object", "properties": {}},
+    },
+    {
+        "name": "read_training_file",
+        "description": "The training file an experiment changes, as it is on its baseline.",
+        "input_schema": {"type": "object", "properties": {"experiment_id": {"type": "integer"}},
+                         "required": ["experiment_id"]},
+    },
+    {
+        "name": "submit_patch",
+        "description": "Give an experiment waiting for its change a unified diff (git apply "
+                       "format, paths relative to the repo); it is checked, then queued.",
+        "input_schema": {"type": "object", "properties": {
+            "experiment_id": {"type": "integer"}, "patch": {"type": "string"}},
+            "required": ["experiment_id", "patch"]},
     },
     {
         "name": "finish",
@@ -138,6 +154,8 @@ class _Run:
             return self._propose(args)
         if name == "read_results":
             return self._results(), False
+        if name in ("read_training_file", "submit_patch"):
+            return self._patch_tool(name, args)
         if name == "finish":
             summary = args.get("summary")
             if not isinstance(summary, str) or not summary.strip():
@@ -162,6 +180,22 @@ class _Run:
         except StoreError as exc:
             raise AgentError(f"research could not record an experiment: {exc}") from None
         return f"experiment {experiment.id} recorded", False
+
+    def _patch_tool(self, name: str, args: dict[str, Any]) -> tuple[str, bool]:
+        """read_training_file and submit_patch, on the experiment ledger."""
+        from voicedesk.experiments import patches
+        from voicedesk.experiments.ledger import Ledger
+
+        number = args.get("experiment_id")
+        if not isinstance(number, int):
+            return f"{name} needs an integer experiment_id", True
+        ledger = Ledger(self.context.store, self.context.experiments)
+        if name == "read_training_file":
+            return patches.training_file(ledger, number)
+        patch = args.get("patch")
+        if not isinstance(patch, str) or not patch.strip():
+            return "submit_patch needs a non-empty patch", True
+        return patches.submit_patch(ledger, number, patch if patch.endswith("\n") else patch + "\n")
 
     def _results(self) -> str:
         """The recorded experiments as short lines, newest first."""

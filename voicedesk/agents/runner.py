@@ -202,6 +202,7 @@ class Runner:
             emit=emit,
             worktrees_dir=self.settings.worktrees_dir(),
             follow_up=follow_up,
+            experiments=self.settings.experiments,
         )
 
     def _agent(self, kind: str) -> Agent:

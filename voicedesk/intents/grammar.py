@@ -6,7 +6,8 @@ Tokens keep their spelling and whether punctuation follows (a pause). Leading fi
 1. confirm / deny: every word belongs to the yes/no vocabulary; a negation wins.
 2. addressing first: ``[the] <agent> [agent][,] <task>``; ``<agent> status`` is a status query.
 3. ``tell / ask / get / have [the] <agent> [agent] [to] <task>``.
-4. ``cancel / stop / kill / abort [the] (job <n> | <n> | <agent> [agent])``.
+4. ``cancel / stop / kill / abort [the] (job <n> | <n> | <agent> [agent])``; ``cancel
+   experiment <n>`` is a cancel with ``job = n`` and ``task = "experiment"``.
 5. experiment: "experiment" in the first five words, no other command word before it (so a
    garbled "queue an", "Q-man experiment ...", still counts), no question word first; the
    task starts after it, minus a leading that / where / which / to.
@@ -208,6 +209,9 @@ def _cancel(ctx: _Ctx) -> Intent | None:
     if words[0] not in _CANCEL:
         return None
     i = 2 if len(words) > 1 and words[1] == "the" else 1
+    if i < len(words) and words[i] in ("experiment", "experiments"):
+        number = ctx.job_at(i + 1, bare=True)
+        return Intent("cancel", job=number, task="experiment") if number is not None else None
     job = ctx.job_at(i, bare=True)
     if job is not None:
         return Intent("cancel", job=job)

@@ -89,7 +89,7 @@ def test_commands_take_the_say_path_and_are_audited(api: httpx.Client) -> None:
     assert [row["source"] for row in audit] == ["api", "api"]
     assert audit[1]["transcript"] == "frontend, add a dark mode toggle"
     queued = api.post("/commands", json={"text": "queue an experiment that halves the warmup"})
-    assert queued.json()["action"] == "experiment_queued"
+    assert queued.json()["action"] == "experiment_needs_change"  # no key: it waits for a patch
     assert [e["description"] for e in api.get("/experiments").json()] == ["halves the warmup"]
 
 

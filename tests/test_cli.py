@@ -91,7 +91,7 @@ def test_demo_runs_the_bundled_sample_without_touching_the_store(tmp_path: Path)
     result = run(["demo"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "queued for frontend" in result.stdout and "queued for backend" in result.stdout
-    assert "Experiment 1 queued" in result.stdout
+    assert "Experiment 1 recorded: " in result.stdout
     assert not (tmp_path / "data" / "voicedesk").exists()
 
 
@@ -188,3 +188,10 @@ def test_unloadable_model_is_one_line(fixtures_dir: Path, tmp_path: Path) -> Non
 
 def test_say_nothing_is_an_error(tmp_path: Path) -> None:
     assert_one_line_error(run(["say", "  "], tmp_path), "say needs some text")
+
+
+def test_usage_errors_are_click_usage_not_internal_errors(tmp_path: Path) -> None:
+    for args in (["jobs", "--bogus"], ["job", "abc"], ["no-such-command"]):
+        result = run(args, tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "internal error" not in result.stderr and "Error:" in result.stderr

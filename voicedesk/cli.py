@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
+
+try:
+    from typer._click.exceptions import ClickException as ClickUsage
+except ImportError:  # a typer that uses click itself
+    from click import ClickException as ClickUsage  # type: ignore[assignment]
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from voicedesk import cli_jobs
+from voicedesk import cli_experiments, cli_jobs
 from voicedesk.agents.runner import ended_line
 from voicedesk.audio.control import default_control_path, send_control_sync
 from voicedesk.cli_display import err, out, show_event, show_heard, span
@@ -345,6 +350,9 @@ def serve(
 app.command()(cli_jobs.run)
 app.command()(cli_jobs.jobs)
 app.command()(cli_jobs.job)
+app.add_typer(cli_experiments.experiments_app, name="experiments")
+app.command()(cli_experiments.submit)
+app.command()(cli_experiments.worker)
 
 
 def main() -> None:
@@ -355,12 +363,12 @@ def main() -> None:
     except VoicedeskError as exc:
         err.print(f"voicedesk: error: {exc}", markup=False)
         code = 1
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except (click.ClickException, ClickUsage) as exc:  # typer >= 0.20 bundles its own click
         exc.show()
         code = exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         err.print("voicedesk: interrupted")
         code = 130
     except Exception as exc:  # the last line of defence: one line, never a traceback

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicedesk import __version__
-from voicedesk.api import routes_jobs, routes_live
+from voicedesk.api import routes_experiments, routes_jobs, routes_live
 from voicedesk.api.auth import COOKIE, RateLimiter, service_token
 from voicedesk.api.broker import EventBroker
 from voicedesk.api.deps import Services, authorize, get_services, services
@@ -96,6 +96,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=JSON_BODY_LIMIT, exempt=("/v1/audio/",))
     app.include_router(routes_jobs.router)
     app.include_router(routes_live.router)
+    app.include_router(routes_experiments.router)
     _add_transcriptions(app)
     _add_service_routes(app)
     return app

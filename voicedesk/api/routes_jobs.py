@@ -1,4 +1,4 @@
-"""Jobs, typed commands, the audit log and experiments."""
+"""Jobs, typed commands and the audit log."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from voicedesk.api.schemas import (
     Command,
     CommandOut,
     EventOut,
-    ExperimentOut,
     IntentOut,
     JobDetail,
     JobOut,
@@ -112,9 +111,3 @@ async def utterances(
 ) -> list[UtteranceOut]:
     """The audit log, newest first: what was heard, understood and done."""
     return [UtteranceOut.model_validate(row) for row in svc.store.utterances(limit)]
-
-
-@router.get("/experiments", response_model=list[ExperimentOut], tags=["experiments"])
-async def experiments(svc: Svc) -> list[ExperimentOut]:
-    """Experiment requests, newest first."""
-    return [ExperimentOut.model_validate(e.__dict__) for e in svc.store.experiments()]

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicedesk.types import Job, JobEvent
+from voicedesk.types import Experiment, Job, JobEvent
 
 
 class JobOut(BaseModel):
@@ -111,13 +111,68 @@ class UtteranceOut(BaseModel):
 
 
 class ExperimentOut(BaseModel):
-    """An experiment request."""
+    """An experiment as the ledger holds it (the patch and log only on its own page)."""
 
     id: int
     description: str
     status: str
     proposed_by: str
     created_at: float
+    hypothesis: str | None = None
+    repo: str | None = None
+    baseline: str | None = None
+    base_commit: str | None = None
+    branch: str | None = None
+    command: str | None = None
+    budget_s: float | None = None
+    hard_limit_s: float | None = None
+    metric_name: str | None = None
+    metric_value: float | None = None
+    peak_vram_mb: float | None = None
+    commit_sha: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+    gpu: str | None = None
+    shared_gpu: bool | None = None
+    backend: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float | None = None
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> ExperimentOut:
+        """The API view of a ledger row."""
+        fields = experiment.__dict__.items()
+        return cls.model_validate({k: v for k, v in fields if k in cls.model_fields})
+
+
+class ExperimentDetail(ExperimentOut):
+    """One experiment with its patch and the end of its log."""
+
+    patch: str | None = None
+    log_tail: str | None = None
+
+
+MAX_SECONDS = 7 * 86400.0
+"""The longest budget or hard limit the API takes (a week)."""
+
+
+class NewExperiment(BaseModel):
+    """An experiment to queue: one change, run under a time budget, judged by one metric."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=2000)
+    command: str | None = Field(None, min_length=1, max_length=4000)
+    repo: str | None = Field(None, min_length=1, max_length=4000)
+    base_commit: str | None = Field(None, min_length=1, max_length=200)
+    branch: str | None = Field(None, min_length=1, max_length=200)
+    patch: str | None = Field(None, max_length=512 * 1024, description="A unified diff.")
+    hypothesis: str | None = Field(None, max_length=4000)
+    budget_s: float | None = Field(None, gt=0.0, le=MAX_SECONDS, allow_inf_nan=False)
+    hard_limit_s: float | None = Field(None, gt=0.0, le=MAX_SECONDS, allow_inf_nan=False)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
 
 class Health(BaseModel):

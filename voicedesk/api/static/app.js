@@ -1,4 +1,5 @@
-// voicedesk's page: push-to-talk over /ws/audio, typed commands, the job board and experiments.
+// voicedesk's page: push-to-talk over /ws/audio, typed commands, the job board, and the
+// experiment queue and leaderboard.
 //
 // Everything is same-origin and relative to the page's address, so it works on localhost and
 // behind an HTTPS proxy; the token rides in the HttpOnly cookie that `/?token=T` sets. Data
@@ -8,7 +9,7 @@ const TAIL_MS = 150; // keep capturing this long after the release: words end la
 const PRE_ROLL_CHUNKS = 10; // ~320 ms of audio from just before the press
 const MAX_OUTBOX_CHUNKS = 940; // ~30 s of audio waiting for a socket, at most
 const UNDELIVERED_MS = 10_000; // a released take still waiting for a socket this long is dropped
-const EXPERIMENTS_EVERY_MS = 10_000;
+const EXPERIMENTS_EVERY_MS = 5_000;
 const MAX_LINES = 200;
 const NOISE_SUPPRESSION_KEY = "voicedesk.noiseSuppression";
 const START = JSON.stringify({ type: "ptt_start" });
@@ -743,22 +744,99 @@ function refreshDetailSoon(id) {
 
 let experimentsLoading = false;
 
+/** Seconds as "m:ss" or "h:mm:ss". */
+function clockSpan(seconds) {
+  const total = Math.max(0, Math.floor(seconds));
+  const [hours, minutes, secs] = [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return hours ? `${hours}:${pad(minutes)}:${pad(secs)}` : `${minutes}:${pad(secs)}`;
+}
+
+/** How long a queued experiment has waited, or a running one has run (and where). */
+function elapsed(e) {
+  const now = Date.now() / 1000;
+  if (e.status === "needs_change") return `waiting for a patch ${clockSpan(now - e.created_at)}`;
+  if (e.status !== "running") return `waiting ${clockSpan(now - e.created_at)}`;
+  const where = e.gpu ? ` · gpu ${e.gpu}` : e.worker ? ` · ${e.worker}` : "";
+  const budget = typeof e.budget_s === "number" ? ` / ${clockSpan(e.budget_s)}` : "";
+  return `running ${clockSpan(now - (e.started_at || now))}${budget}${where}`;
+}
+
+/** A metric with autoresearch's six decimals (very large ones in significant digits). */
+const metricText = (value) => (Math.abs(value) < 1e4 ? value.toFixed(6) : value.toPrecision(8));
+
+const badge = (status) => h("span", { className: `badge status-${status}`, textContent: status });
+
+function boardTable(className, label, headings, rows) {
+  const head = h("tr", {}, ...headings.map((text) => h("th", { scope: "col", textContent: text })));
+  return h("div", { className: "table-wrap" },
+    h("table", { className: `board ${className}`, attrs: { "aria-label": label } },
+      h("thead", {}, head), h("tbody", {}, ...rows)));
+}
+
+/** Running experiments (longest running first), the queue in the order it will run, then
+ * those still waiting for their patch. */
+function queueTable(running, queued, waiting) {
+  const order = [...running].sort((a, b) => (a.started_at || 0) - (b.started_at || 0));
+  const rows = [...order, ...[...queued].reverse(), ...[...waiting].reverse()].map((e) =>
+    h("tr", { dataset: { experimentId: String(e.id), status: e.status }, title: e.reason || "" },
+      h("td", { className: "num", textContent: String(e.id) }),
+      h("td", { className: "task", textContent: clip(e.description, 300), title: e.description }),
+      h("td", {}, badge(e.status)),
+      h("td", { className: "by", textContent: e.proposed_by }),
+      h("td", { className: "when", textContent: elapsed(e) })));
+  return boardTable("queue", "Queue", ["#", "Description", "Status", "Proposed by", "Time"], rows);
+}
+
+/** Judged results, best first: kept ones stand out, discarded ones are muted. */
+function leaderboardTable(board) {
+  const metric = board[0].metric_name || "metric";
+  const rows = board.map((e, index) =>
+    h("tr", {
+      className: `status-row-${e.status}`,
+      dataset: { experimentId: String(e.id), status: e.status },
+      title: e.reason || "",
+    },
+    h("td", { className: "num rank", textContent: String(index + 1) }),
+    h("td", { className: "metric", textContent: metricText(e.metric_value) }),
+    h("td", {}, badge(e.status)),
+    h("td", { className: "task" },
+      h("span", { textContent: clip(e.description, 300), title: e.description }),
+      h("span", { className: "muted id", textContent: ` #${e.id}` })),
+    h("td", {
+      className: "memory",
+      textContent: typeof e.peak_vram_mb === "number" ? `${(e.peak_vram_mb / 1024).toFixed(1)} GB` : "",
+    })));
+  return boardTable("leaderboard", "Leaderboard", ["Rank", metric, "Status", "Description", "Memory"],
+    rows);
+}
+
 async function refreshExperiments() {
   if (experimentsLoading) return;
   experimentsLoading = true;
   try {
-    const list = await api("experiments");
-    const rows = list.map((e) => h("tr", { dataset: { experimentId: String(e.id) } },
-      h("td", { className: "num", textContent: String(e.id) }),
-      h("td", { textContent: e.description }),
-      h("td", {}, h("span", { className: `badge status-${e.status}`, textContent: e.status })),
-      h("td", { textContent: e.proposed_by }),
-      h("td", { className: "when", textContent: when(e.created_at) })));
-    if (!rows.length) {
-      rows.push(h("tr", { className: "empty" },
-        h("td", { colSpan: 5, textContent: "No experiments yet" })));
+    const [board, running, queued, waiting] = await Promise.all([
+      api("experiments/leaderboard"),
+      api("experiments?status=running"),
+      api("experiments?status=queued"),
+      api("experiments?status=needs_change"),
+    ]);
+    const parts = [];
+    if (running.length || queued.length || waiting.length) {
+      parts.push(h("h3", { className: "sub", textContent: "Queue" }),
+        queueTable(running, queued, waiting));
     }
-    ui.experiments.replaceChildren(...rows);
+    if (board.length) {
+      parts.push(h("h3", { className: "sub", textContent: "Leaderboard" }), leaderboardTable(board));
+    }
+    if (!parts.length) {
+      const any = (await api("experiments?limit=1")).length;
+      parts.push(h("p", {
+        className: "empty",
+        textContent: any ? "Nothing queued and no results yet" : "No experiments yet",
+      }));
+    }
+    ui.experiments.replaceChildren(...parts);
   } catch (error) {
     console.warn("voicedesk: cannot load experiments:", error.message);
   } finally {

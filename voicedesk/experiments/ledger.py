@@ -168,7 +168,7 @@ class Ledger:
         """Record a run's end: keep, discard, crash, or queued again for another attempt."""
         current = self.get(experiment_id)
         if current is None or current.status != "running" or current.lease_owner != worker:
-            if current is not None:  # cancelled or lost meanwhile: keep what the run measured
+            if current is not None and current.status == "cancelled":  # keep what it measured
                 self._update(experiment_id, "1 = 1", (), log_path=result.log_path,
                              metric_value=result.metric, peak_vram_mb=result.peak_vram_mb)
             return self.get(experiment_id)

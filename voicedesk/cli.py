@@ -98,7 +98,7 @@ def _listen_file(
 def _created_jobs(heard: Heard) -> list[int]:
     """The jobs a heard command queued (none for status answers, cancels, questions)."""
     outcome = heard.outcome
-    if outcome is None or not outcome.action.endswith("job_created"):
+    if outcome is None or not outcome.action.endswith(("job_created", "experiment_queued")):
         return []
     return list(outcome.job_ids)
 

@@ -39,8 +39,8 @@ from voicedesk.experiments.ray_jobs import (
 from voicedesk.experiments.workspace import (
     ExperimentError,
     Workspace,
-    advance_baseline,
     prepare_workspace,
+    record_run,
     remove_workspace,
     workspace_path,
 )
@@ -360,16 +360,4 @@ class RayDispatcher:
 
     async def _record(self, experiment: Experiment, result: RunResult) -> None:
         """Finish the attempt in the ledger; move the baseline on a keep when configured."""
-        done = self.ledger.finish(experiment.id, self.owner, result)
-        log.info("experiment %d attempt %d: %s (%s)", experiment.id, experiment.attempts,
-                 done.status if done else "gone", done.reason if done else "")
-        if (
-            done is None or done.status != "keep" or not self.settings.experiments.advance_on_keep
-            or not result.commit_sha or done.commit_sha != result.commit_sha or not done.repo
-        ):
-            return
-        baseline = done.baseline or self.settings.experiments.baseline_branch
-        try:
-            await asyncio.to_thread(advance_baseline, Path(done.repo), baseline, result.commit_sha)
-        except ExperimentError as exc:
-            log.warning("experiment %d kept but the baseline stays: %s", experiment.id, exc)
+        await record_run(self.ledger, self.owner, experiment, result)

@@ -7,7 +7,9 @@ Blocking helpers around the git CLI (through `voicedesk.agents.worktree.git`); c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +18,10 @@ from pathlib import Path
 
 from voicedesk.agents.worktree import git
 from voicedesk.errors import AgentError, VoicedeskError
+from voicedesk.experiments.ledger import Ledger, RunResult
 from voicedesk.types import Experiment
+
+log = logging.getLogger(__name__)
 
 _IDENTITY = (
     "-c", "user.name=voicedesk", "-c", "user.email=voicedesk@localhost",
@@ -173,3 +178,21 @@ def advance_baseline(repo: Path, baseline: str, commit_sha: str) -> None:
         moved = _git(repo, "update-ref", "-m", "voicedesk: advance baseline", ref, sha, old)
     if moved.returncode != 0:
         raise ExperimentError(f"cannot move {baseline} to {sha[:12]}: {_reason(moved)}")
+
+
+async def record_run(ledger: Ledger, owner: str, experiment: Experiment, result: RunResult) -> None:
+    """Finish an attempt in the ledger; on a keep, move the baseline if configured to."""
+    done = ledger.finish(experiment.id, owner, result)
+    log.info("experiment %d attempt %d: %s (%s)", experiment.id, experiment.attempts,
+             done.status if done else "gone", done.reason if done else "")
+    settings = ledger.settings
+    if (
+        done is None or done.status != "keep" or not settings.advance_on_keep
+        or not result.commit_sha or done.commit_sha != result.commit_sha or not done.repo
+    ):
+        return
+    baseline = done.baseline or settings.baseline_branch
+    try:
+        await asyncio.to_thread(advance_baseline, Path(done.repo), baseline, result.commit_sha)
+    except ExperimentError as exc:
+        log.warning("experiment %d kept but the baseline stays: %s", experiment.id, exc)

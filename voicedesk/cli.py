@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +21,23 @@ except ImportError:  # a typer that uses click itself
     from click import ClickException as ClickUsage  # type: ignore[assignment]
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
-from voicedesk import cli_experiments, cli_jobs
+from voicedesk import cli_experiments, cli_jobs, cli_tools
 from voicedesk.agents.runner import ended_line
-from voicedesk.audio.control import default_control_path, send_control_sync
-from voicedesk.cli_display import err, out, show_event, show_heard, span
-from voicedesk.cli_options import ConfigOption, DryRunOption, JsonOption, NoRunOption, open_store
+from voicedesk.cli_display import err, out, show_event, show_heard
+from voicedesk.cli_options import (
+    ConfigOption,
+    DryRunOption,
+    JsonOption,
+    NoRunOption,
+    control_path,
+    open_store,
+)
 from voicedesk.config import ListenSettings, Settings, load_settings
 from voicedesk.errors import VoicedeskError
 
 if TYPE_CHECKING:  # the heavy parts are imported by the commands that use them
     from voicedesk.listener import Heard
-    from voicedesk.stt.whisper import WhisperTranscriber
 
 app = typer.Typer(
     add_completion=False,
@@ -44,18 +47,6 @@ app = typer.Typer(
 )
 
 SAMPLE_WAV = Path(__file__).parent / "data" / "sample_commands.wav"
-
-
-def _transcriber(settings: Settings) -> WhisperTranscriber:
-    """Load and warm up the configured model."""
-    from voicedesk.stt.whisper import load_transcriber
-
-    return load_transcriber(settings)
-
-
-def _control_path(settings: Settings) -> Path:
-    """Where the listener's control socket is: the configured path or the default."""
-    return settings.listen.control_socket or default_control_path()
 
 
 def _run_created(settings: Settings, job_ids: list[int], as_json: bool) -> None:
@@ -81,7 +72,7 @@ def _listen_file(
 
     pcm = load_audio(path)
     store = None if dry_run else open_store(settings)
-    listener = Listener(settings, _transcriber(settings), store)
+    listener = Listener(settings, cli_tools.load_model(settings), store)
     created: list[int] = []
     count = 0
     for heard in listener.run(pcm, source=f"file:{path.name}"):
@@ -113,8 +104,8 @@ def _listen_live(settings: Settings, options: LiveOptions) -> int:
         err.print("[dim]no terminal: drive push-to-talk with `voicedesk ptt start|stop`[/dim]")
     device = resolve_device(options.device or settings.listen.device)
     store = None if options.dry_run else open_store(settings)
-    transcriber = _transcriber(settings)
-    short_decode_s = transcriber.short_decode_s  # measured by the warm-up in _transcriber
+    transcriber = cli_tools.load_model(settings)
+    short_decode_s = transcriber.short_decode_s  # measured by the warm-up in load_model
     partials = settings.listen.partials == "on" or (
         settings.listen.partials == "auto"
         and short_decode_s is not None
@@ -124,7 +115,7 @@ def _listen_live(settings: Settings, options: LiveOptions) -> int:
         device=device,
         push_to_talk=options.push_to_talk,
         partials=partials,
-        control_path=_control_path(settings),
+        control_path=control_path(settings),
         run_jobs=options.run_jobs,
     )
     listener = asyncio.run(
@@ -188,7 +179,7 @@ def listen(
         refuse_local_only(dry_run, no_run, wake_word)
         remote_options = RemoteOptions(
             remote, token, file, fast, ptt, settings.listen.partials == "on", as_json, stats,
-            _control_path(settings),
+            control_path(settings),
         )
         device_spec = device or settings.listen.device
         raise typer.Exit(listen_remote(remote_options, settings.vad.frame_ms, device_spec))
@@ -211,39 +202,6 @@ def _with_listen(settings: Settings, values: dict[str, str]) -> Settings:
 
 
 @app.command()
-def devices() -> None:
-    """List the input devices `listen --device` can use."""
-    from voicedesk.audio.capture import list_input_devices
-
-    table = Table("index", "name", "channels", "default rate", "default")
-    for device in list_input_devices():
-        table.add_row(
-            str(device.index),
-            device.name,
-            str(device.channels),
-            f"{device.default_rate:.0f}",
-            "*" if device.is_default else "",
-        )
-    out.print(table)
-
-
-@app.command("ptt")
-def ptt_command(
-    action: Annotated[str, typer.Argument(help="start, stop, toggle or status.")],
-    config: ConfigOption = None,
-) -> None:
-    """Tell the running `listen --ptt` to start or stop listening (for desktop shortcuts)."""
-    if action not in ("start", "stop", "toggle", "status"):
-        raise VoicedeskError(f"unknown ptt action {action!r}: use start, stop, toggle or status")
-    settings = load_settings(config)
-    path = _control_path(settings)
-    reply = send_control_sync(path, "status" if action == "status" else f"ptt {action}")
-    if reply.startswith("error"):
-        raise VoicedeskError(reply.removeprefix("error: "))
-    out.print(reply.removeprefix("ok "), markup=False)
-
-
-@app.command()
 def demo(config: ConfigOption = None) -> None:
     """Run the bundled sample WAV through the pipeline into a throwaway store."""
     settings = load_settings(config)
@@ -254,54 +212,6 @@ def demo(config: ConfigOption = None) -> None:
         out.print(f"[dim]Hearing {SAMPLE_WAV.name} (a throwaway store; yours is untouched)[/dim]")
         _listen_file(SAMPLE_WAV, settings, dry_run=False, as_json=False, run_jobs=False)
         cli_jobs.print_jobs(open_store(settings), agent=None)
-
-
-@app.command()
-def transcribe(
-    file: Annotated[Path, typer.Argument(help="Audio file to transcribe.")],
-    as_json: JsonOption = False,
-    config: ConfigOption = None,
-) -> None:
-    """Print what the model hears in each utterance of a file, with timings."""
-    from voicedesk.audio.files import load_audio
-    from voicedesk.listener import Listener
-    from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH
-
-    settings = load_settings(config)
-    pcm = load_audio(file)
-    began = time.perf_counter()
-    transcriber = _transcriber(settings)
-    load_s = time.perf_counter() - began
-    listener = Listener(settings, transcriber)
-    total, heard_any = 0.0, False
-    for utterance in listener.utterances(pcm):
-        result = transcriber.transcribe(utterance.pcm)
-        total += result.seconds
-        heard_any = heard_any or bool(result.text)
-        rtf = result.seconds / max(utterance.duration, 1e-6)
-        row = {
-            "start": round(utterance.start, 3),
-            "end": round(utterance.end, 3),
-            "text": result.text,
-            "transcribe_ms": round(result.seconds * 1000, 1),
-            "rtf": round(rtf, 3),
-        }
-        if as_json:
-            print(json.dumps(row), flush=True)
-        elif result.text:
-            out.print(
-                f"{escape(span(utterance.start, utterance.end))} {escape(result.text)} "
-                f"[dim]({row['transcribe_ms']:.0f} ms, RTF {rtf:.2f})[/dim]"
-            )
-    audio_s = len(pcm) / (SAMPLE_RATE * SAMPLE_WIDTH)
-    if not heard_any:
-        err.print(f"no speech found in {file}")
-    if not as_json:
-        out.print(
-            f"[dim]{audio_s:.1f} s of audio; model load and warm-up {load_s:.2f} s; "
-            f"transcription {total:.2f} s ({transcriber.choice.device}, "
-            f"{transcriber.choice.compute_type})[/dim]"
-        )
 
 
 @app.command()
@@ -326,27 +236,10 @@ def say(
         _run_created(settings, _created_jobs(heard), as_json)
 
 
-@app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address (default [serve] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default [serve] port).")] = None,
-    no_run: NoRunOption = False,
-    config: ConfigOption = None,
-) -> None:
-    """Serve the API, the push-to-talk page and remote microphones (FastAPI on uvicorn)."""
-    from voicedesk.api.auth import check_bind, service_token
-    from voicedesk.api.server import serve as run_server
-
-    settings = load_settings(config)
-    changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    if changes:
-        merged = {**settings.serve.model_dump(), **changes}
-        settings = settings.model_copy(update={"serve": type(settings.serve)(**merged)})
-    check_bind(settings.serve.host, service_token(settings))  # before the model loads
-    err.print(f"[dim]loading {settings.stt.model} ...[/dim]")
-    run_server(settings, _transcriber(settings), run_jobs=settings.serve.run_jobs and not no_run)
-
-
+app.command()(cli_tools.devices)
+app.command("ptt")(cli_tools.ptt_command)
+app.command()(cli_tools.transcribe)
+app.command()(cli_tools.serve)
 app.command()(cli_jobs.run)
 app.command()(cli_jobs.jobs)
 app.command()(cli_jobs.job)

@@ -26,3 +26,10 @@ def open_store(settings: Settings) -> Store:
     from voicedesk.store import Store
 
     return Store.in_dir(settings.data_dir())
+
+
+def control_path(settings: Settings) -> Path:
+    """Where the listener's control socket is: the configured path or the default."""
+    from voicedesk.audio.control import default_control_path
+
+    return settings.listen.control_socket or default_control_path()

@@ -80,7 +80,9 @@ def test_experiment_and_results(console: Console, store: Store) -> None:
     assert experiment.description == "halves the warmup"
     assert experiment.status == "needs_change"  # no patch, and no research agent to write one
     assert outcome.reply.startswith(f"Experiment {experiment.id} recorded: halves the warmup.")
-    assert "voicedesk submit --patch" in outcome.reply
+    assert outcome.reply.endswith("It waits for a patch (`voicedesk experiments` says how to "
+                                  "give it one).")
+    assert experiment.reason is not None and "voicedesk submit --patch" in experiment.reason
     assert outcome.experiment_ids == (experiment.id,)
     again = console.act(Intent("experiment", task="Halves the  warmup"))
     assert again.reply == f"Experiment {experiment.id} is already needs_change: halves the warmup."

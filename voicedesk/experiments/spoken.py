@@ -38,7 +38,8 @@ def queue_spoken(
                        f"{experiment.description}.", experiment_ids=(experiment.id,))
     if writer is None:
         return Outcome("experiment_needs_change",
-                       f"Experiment {experiment.id} recorded: {description}. It waits: {NO_PATCH}.",
+                       f"Experiment {experiment.id} recorded: {description}. It waits for a "
+                       "patch (`voicedesk experiments` says how to give it one).",
                        experiment_ids=(experiment.id,), kind="done")
     job = store.create_job(writer, f"write the patch for experiment {experiment.id}: {description}")
     return Outcome("experiment_queued",

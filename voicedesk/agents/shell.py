@@ -7,15 +7,14 @@ group so that a cancel or a timeout stops the whole tree. No API key is needed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import os
 import re
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from voicedesk.agents.processes import kill_group
 from voicedesk.agents.protocol import JobContext, JobResult
 from voicedesk.errors import AgentError
 
@@ -26,6 +25,8 @@ _FILLERS = frozenset({"the", "a", "an", "please", "now", "for", "me", "us", "can
                       "ahead", "and", "just", "our", "my", "all"})
 _LOG_LIMIT = 200_000
 _EMIT_EVERY_S = 1.0
+KILL_GRACE_S = 2.0
+"""How long a stopped command's process group has between SIGTERM and SIGKILL."""
 
 
 def normalise(phrase: str) -> str:
@@ -107,7 +108,7 @@ async def _run_command(command: str, cwd: os.PathLike[str], context: JobContext)
         await _collect(process, output, context)
         return await process.wait(), "".join(output)[-_LOG_LIMIT:]
     except asyncio.CancelledError:
-        await _kill_group(process)
+        await kill_group(process, KILL_GRACE_S)
         raise
 
 
@@ -127,15 +128,3 @@ async def _collect(
             pending, last_emit = [], time.monotonic()
     if pending:
         context.emit("output", "".join(pending).rstrip()[-2000:])
-
-
-async def _kill_group(process: asyncio.subprocess.Process, grace_s: float = 2.0) -> None:
-    """SIGTERM the command's process group, then SIGKILL it if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), grace_s)
-            return
-        except TimeoutError:
-            continue

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from voicedesk.agents.processes import kill_group, signal_group
 from voicedesk.agents.runner import owner_is_dead, runner_id
 from voicedesk.config import Settings
 from voicedesk.experiments.judge import read_log
@@ -76,23 +77,6 @@ def _group_alive(pgid: int, marker: str) -> bool:
         except (OSError, IndexError, ValueError):
             continue
     return False
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    """Send a signal to a process group that may already be gone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM the run's process group, then SIGKILL it if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        _signal_group(process.pid, sig)
-        try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), KILL_GRACE_S)
-            return
-        except TimeoutError:
-            continue
 
 
 def _note(log_path: Path, line: str, mode: str = "a") -> None:
@@ -165,7 +149,7 @@ class Worker:
         with contextlib.suppress(OSError, ValueError):
             pgid = int(pgid_file.read_text())
             if _group_alive(pgid, f"VOICEDESK_EXPERIMENT_ID={orphan.id}"):
-                _signal_group(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
         pgid_file.unlink(missing_ok=True)
         if path.exists():
             remove_workspace(orphan, Workspace(path=path, commit_sha=""))
@@ -230,10 +214,10 @@ class Worker:
             pgid_file.write_text(str(process.pid))
             ending = await self._watch(experiment, process, stop)
         except BaseException:
-            await _kill_group(process)
+            await kill_group(process, KILL_GRACE_S)
             raise
         finally:
-            _signal_group(process.pid, signal.SIGKILL)  # whatever the run left behind
+            signal_group(process.pid, signal.SIGKILL)  # whatever the run left behind
             pgid_file.unlink(missing_ok=True)
         if ending != "exited":
             _note(log_path, f"run ended: {ending.replace('_', ' ')}")
@@ -266,7 +250,7 @@ class Worker:
                 if ending == "exited":
                     return ending
                 if ending is not None:
-                    await _kill_group(process)
+                    await kill_group(process, KILL_GRACE_S)
                     return ending
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + beat_every

@@ -64,12 +64,18 @@ class Refused(Exception):
         self.status, self.reason, self.retry_after = status, reason, retry_after
 
 
+def check_token(connection: HTTPConnection) -> str | None:
+    """The caller's token if it is the one required (None when none is), else Refused (401)."""
+    token = presented_token(connection)
+    if not token_matches(token, services(connection).token):
+        raise Refused(401, "missing or wrong token" if token else "this service needs a token")
+    return token
+
+
 def admit(connection: HTTPConnection) -> str:
     """Check the caller's token and rate; the caller's identity, or Refused."""
     found = services(connection)
-    token = presented_token(connection)
-    if not token_matches(token, found.token):
-        raise Refused(401, "missing or wrong token" if token else "this service needs a token")
+    token = check_token(connection)
     caller = f"token:{token}" if found.token else f"addr:{_address(connection)}"
     wait = found.limiter.retry_after(caller)
     if wait is not None:
@@ -88,7 +94,12 @@ async def authorize(request: Request) -> str:
     try:
         return admit(request)
     except Refused as refused:
-        headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
-        if refused.retry_after is not None:
-            headers["Retry-After"] = str(refused.retry_after)
-        raise HTTPException(refused.status, refused.reason, headers=headers) from None
+        raise http_error(refused) from None
+
+
+def http_error(refused: Refused) -> HTTPException:
+    """A refusal as the HTTP error a client gets: 401 with WWW-Authenticate, 429 Retry-After."""
+    headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else {}
+    if refused.retry_after is not None:
+        headers["Retry-After"] = str(refused.retry_after)
+    return HTTPException(refused.status, refused.reason, headers=headers)

@@ -11,8 +11,15 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.types import Message
 
-from voicedesk.api.auth import token_matches
-from voicedesk.api.deps import Services, authorize, get_services, presented_token, services
+from voicedesk.api.deps import (
+    Refused,
+    Services,
+    authorize,
+    check_token,
+    get_services,
+    http_error,
+    services,
+)
 from voicedesk.api.schemas import Problem
 from voicedesk.audio.files import NotAudioError, load_audio_bytes
 from voicedesk.errors import AudioError
@@ -92,10 +99,10 @@ class UploadRoute(APIRoute):
         async def bounded(request: Request) -> Response:
             """Refuse early, then run the handler on a body that cannot grow past the cap."""
             svc = services(request)
-            token = presented_token(request)
-            if not token_matches(token, svc.token):  # no body is read for a wrong token
-                reason = "missing or wrong token" if token else "this service needs a token"
-                raise HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
+            try:
+                check_token(request)  # no body is read for a wrong token
+            except Refused as refused:
+                raise http_error(refused) from None
             cap = upload_limit(svc) + FORM_OVERHEAD
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > cap:

@@ -235,3 +235,15 @@ def test_without_a_key_llm_jobs_fail_fast_naming_it(tmp_path: Path) -> None:
         assert time.monotonic() - began < 20
         assert ") failed: " in result.stdout and "ANTHROPIC_API_KEY" in result.stdout, result.stdout
     assert not (tmp_path / "data" / "worktrees").exists(), "no worktree for a job that cannot run"
+
+
+def test_say_shows_only_the_events_of_the_job_it_made(
+    tmp_path: Path, setup: tuple[Path, Path]
+) -> None:
+    config, _ = setup
+    assert voicedesk(["say", "ops, run the tests"], tmp_path, config).returncode == 0
+    second = voicedesk(["say", "--json", "ops, run the tests"], tmp_path, config)
+    assert second.returncode == 0, second.stderr
+    events = [json.loads(line) for line in second.stdout.splitlines()[1:]]
+    assert {e["job"] if "job" in e else e["id"] for e in events} == {2}
+    assert next(e["message"] for e in events if e.get("kind") == "status") == "queued"

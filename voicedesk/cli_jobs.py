@@ -61,12 +61,19 @@ def print_jobs(store: Store, agent: str | None) -> None:
 
 
 async def follow_events(
-    store: Store, after_id: int, as_json: bool, stop: asyncio.Event, poll_s: float = 0.3
+    store: Store,
+    after_id: int,
+    as_json: bool,
+    stop: asyncio.Event,
+    jobs: Collection[int] = (),
+    poll_s: float = 0.3,
 ) -> int:
-    """Print job events as they are stored until `stop` is set; the last event id printed."""
+    """Print job events (of `jobs` only, when given) as they are stored until `stop` is set;
+    the id of the last event read."""
     while True:
         for event in store.events_since(after_id):
-            show_event(event, as_json)
+            if not jobs or event.job_id in jobs:
+                show_event(event, as_json)
             after_id = event.id
         if stop.is_set():
             return after_id
@@ -83,21 +90,19 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, stop.set)
 
 
-async def run_runner(
-    settings: Settings, only: Collection[int] = (), as_json: bool = False, quiet: bool = False
-) -> None:
-    """Run the runner (until stopped, or until the `only` jobs end), printing job events."""
+async def run_runner(settings: Settings, only: Collection[int] = (), as_json: bool = False) -> None:
+    """Run the runner (until stopped, or until the `only` jobs end), printing job events: all
+    new ones, or with `only`, those jobs' events from their first."""
     store = open_store(settings)
     stop, printed = asyncio.Event(), asyncio.Event()
     _stop_on_signals(stop)
-    runner = Runner(settings, open_store(settings))
-    after = store.last_event_id() if not only else 0
-    if not quiet and not only:
+    runner = Runner(settings, store)
+    firsts = [events[0].id for job_id in only if (events := store.events(job_id))]
+    after = min(firsts) - 1 if firsts else store.last_event_id()
+    if not only:
         err.print(f"[dim]runner {runner.owner}: agents {', '.join(settings.agents)}; "
                   "Ctrl-C to stop[/dim]")
-    follower = asyncio.create_task(
-        follow_events(store, after, as_json, printed) if not quiet else printed.wait()
-    )
+    follower = asyncio.create_task(follow_events(store, after, as_json, printed, set(only)))
     try:
         await runner.run(stop, only=only)
     finally:

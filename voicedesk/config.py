@@ -179,6 +179,48 @@ class LlmSettings(_Section):
     output_usd_per_mtok: float = Field(15.0, ge=0.0)
 
 
+AlertKindName = Literal["job_done", "job_failed", "needs_input", "experiment_best"]
+_ALL_ALERT_KINDS: list[AlertKindName] = ["job_done", "job_failed", "needs_input", "experiment_best"]
+
+
+class SpeechSettings(_Section):
+    """`[speech]`: how replies and alerts are spoken."""
+
+    engine: Literal["piper", "espeak", "none"] = "piper"
+    voice: str | None = None
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    volume: float = Field(1.0, ge=0.0, le=4.0)
+    output_device: str | None = None
+    while_speaking: Literal["mute", "listen"] = "mute"
+    echo_tail_ms: int = Field(250, ge=0, le=5000)
+    web: Literal["browser", "server", "off"] = "browser"
+
+
+class AlertSettings(_Section):
+    """`[alerts]`: what the console tells the user on its own, and where."""
+
+    speak: list[AlertKindName] = Field(default_factory=lambda: list(_ALL_ALERT_KINDS))
+    show: list[AlertKindName] = Field(default_factory=lambda: list(_ALL_ALERT_KINDS))
+    quiet_hours: str | None = None
+    webhooks: list[str] = Field(default_factory=list)
+    webhook_kinds: list[AlertKindName] = Field(default_factory=lambda: list(_ALL_ALERT_KINDS))
+    webhook_timeout_s: float = Field(5.0, gt=0.0, le=120.0)
+    webhook_attempts: int = Field(5, ge=1, le=50)
+    webhook_backoff_s: float = Field(0.5, ge=0.0, le=600.0)
+    poll_s: float = Field(0.5, gt=0.0, le=60.0)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_shape(cls, value: str | None) -> str | None:
+        """Quiet hours are 'HH:MM-HH:MM' in local time (may wrap past midnight)."""
+        if value is None:
+            return None
+        from voicedesk.quiet import parse_quiet_hours
+
+        parse_quiet_hours(value)
+        return value.strip()
+
+
 def _default_agents() -> dict[str, AgentSettings]:
     """The example agents of the repo's config.toml, used when no config names any."""
     return {
@@ -206,6 +248,8 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @model_validator(mode="after")
     def _names_unique(self) -> Settings:

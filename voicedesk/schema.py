@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this code writes; stored in PRAGMA user_version."""
 
 _VERSION_1 = """
@@ -93,7 +93,40 @@ CREATE UNIQUE INDEX experiments_by_key ON experiments (idempotency_key)
 CREATE INDEX experiments_by_status ON experiments (status, id);
 """
 
-STEPS: tuple[str, ...] = (_VERSION_1, _VERSION_2, _VERSION_3)
+_VERSION_4 = """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    job_id INTEGER,
+    experiment_id INTEGER,
+    agent TEXT,
+    details TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    agent TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('permission','question')),
+    prompt TEXT NOT NULL,
+    asked_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','answered','closed')),
+    answer TEXT,
+    answered_at REAL
+);
+CREATE INDEX questions_open ON questions (status, agent, id);
+CREATE TABLE marks (
+    name TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
+INSERT INTO marks (name, value)
+    SELECT 'alerts_event_cursor', COALESCE(MAX(id), 0) FROM job_events;
+INSERT INTO marks (name, value) VALUES ('alerts_since', (julianday('now') - 2440587.5) * 86400.0);
+"""
+
+STEPS: tuple[str, ...] = (_VERSION_1, _VERSION_2, _VERSION_3, _VERSION_4)
 """STEPS[n] brings a file at version n to version n + 1."""
 
 

@@ -12,10 +12,12 @@ SAMPLE_WIDTH = 2
 """Bytes per sample: signed 16-bit little-endian PCM, mono."""
 
 IntentType = Literal[
-    "dispatch", "status", "cancel", "experiment", "results", "confirm", "deny", "unknown"
+    "dispatch", "status", "cancel", "experiment", "results", "standup", "details", "confirm",
+    "deny", "unknown",
 ]
 INTENT_TYPES: tuple[str, ...] = (
-    "dispatch", "status", "cancel", "experiment", "results", "confirm", "deny", "unknown",
+    "dispatch", "status", "cancel", "experiment", "results", "standup", "details", "confirm",
+    "deny", "unknown",
 )
 """Every intent type of the command language, in COMMANDS.md order."""
 
@@ -188,3 +190,45 @@ class Outcome:
     def as_reply(self) -> Reply:
         """The reply line of this outcome."""
         return Reply(self.reply, self.kind)
+
+
+AlertKind = Literal["job_done", "job_failed", "needs_input", "experiment_best"]
+ALERT_KINDS: tuple[str, ...] = ("job_done", "job_failed", "needs_input", "experiment_best")
+"""Things the console tells the user about without being asked, in digest order's spirit."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something that happened that the user should hear about: stored once under its `key`."""
+
+    id: int
+    key: str
+    at: float
+    kind: str
+    text: str
+    job_id: int | None = None
+    experiment_id: int | None = None
+    agent: str | None = None
+    details: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain JSON-ready values (the webhook body's `alert`)."""
+        return asdict(self)
+
+
+QuestionKind = Literal["permission", "question"]
+
+
+@dataclass(frozen=True)
+class Question:
+    """An agent blocked on the user: a permission request or a question, and its answer."""
+
+    id: int
+    job_id: int
+    agent: str
+    kind: str
+    prompt: str
+    asked_at: float
+    status: str = "open"
+    answer: str | None = None
+    answered_at: float | None = None

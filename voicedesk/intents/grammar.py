@@ -6,6 +6,8 @@ Tokens keep their spelling and whether punctuation follows (a pause). Leading fi
 1. confirm / deny: every word belongs to the yes/no vocabulary; a negation wins.
 2. addressing first: ``[the] <agent> [agent][,] <task>``; ``<agent> status`` is a status query.
 3. ``tell / ask / get / have [the] <agent> [agent] [to] <task>``.
+3b. the stand-up ("stand-up", "standup", "what did I miss", "catch me up", "digest") in up
+   to seven words, and "details" ("details", "more details", "tell me more") in up to four.
 4. ``cancel / stop / kill / abort [the] (job <n> | <n> | <agent> [agent])``; ``cancel
    experiment <n>`` is a cancel with ``job = n`` and ``task = "experiment"``.
 5. experiment: "experiment" in the first five words, no other command word before it (so a
@@ -57,6 +59,10 @@ _STATUS_TAIL = frozenset({"status", "report", "update", "please", "now", "what's
                           "what", "is", "your", "give", "me", "a"})
 _DESCRIPTION_LEADS = frozenset({"that", "where", "which", "to"})
 _RESULTS = frozenset({"leaderboard", "leaderboards", "scoreboard", "result", "results"})
+_STANDUP_PHRASES = ("stand-up", "standup", "stand up", "what did i miss", "what have i missed",
+                    "catch me up", "digest", "daily summary")
+_DETAILS_PHRASES = ("details", "detail", "tell me more", "more about that", "more on that")
+_SHORT = 7
 _BUSY = frozenset({"running", "happening", "busy", "working", "doing", "going", "progress", "up"})
 _AGENT = frozenset({"agent", "agents", "agent's"})
 _NAME_FLOOR = 0.5
@@ -157,6 +163,26 @@ def _confirm_deny(ctx: _Ctx) -> Intent | None:
     if set(words) & _CONFIRM or " go ahead " in padded or " do it " in padded:
         return Intent("confirm")
     return None
+
+
+def _said(ctx: _Ctx, phrases: Sequence[str], limit: int = _SHORT) -> bool:
+    """Whether an utterance of at most `limit` words contains one of `phrases` as words."""
+    if len(ctx.words) > limit:
+        return False
+    padded = f" {' '.join(ctx.words)} "
+    return any(f" {phrase} " in padded for phrase in phrases)
+
+
+def _standup(ctx: _Ctx) -> Intent | None:
+    """'stand-up', 'what did I miss', 'catch me up': the digest of what happened."""
+    return Intent("standup") if _said(ctx, _STANDUP_PHRASES) else None
+
+
+def _details(ctx: _Ctx) -> Intent | None:
+    """'details', 'tell me more': more about the digest item just spoken."""
+    if ctx.find_job() is not None:
+        return None
+    return Intent("details") if _said(ctx, _DETAILS_PHRASES, limit=4) else None
 
 
 def _dispatch(match: NameMatch, task: str) -> Intent | None:
@@ -278,7 +304,7 @@ def _overview(ctx: _Ctx) -> Intent | None:
 
 
 _RULES: tuple[Callable[[_Ctx], Intent | None], ...] = (
-    _confirm_deny, _addressed, _told, _cancel, _experiment, _job_status, _results,
+    _confirm_deny, _addressed, _told, _standup, _details, _cancel, _experiment, _job_status, _results,
     _agent_status, _overview,
 )
 

@@ -6,6 +6,7 @@ VoicedeskError                 every error meant for the user: one clear line, n
 │   └── AudioDecodeError       a file that exists but is not decodable audio (or is truncated)
 ├── ModelError                 a speech model that cannot be found or loaded
 ├── TranscriptionError         the model failed on audio it was given
+├── SpeechError                speech out: a voice that cannot load, an output device missing
 ├── StoreError                 the SQLite store cannot be opened or written
 ├── AgentError                 an agent could not do its job (the job fails with this reason)
 └── LlmError                   the Anthropic API is not configured or did not answer usefully
@@ -36,6 +37,10 @@ class ModelError(VoicedeskError):
 
 class TranscriptionError(VoicedeskError):
     """The speech model failed on audio it was given."""
+
+
+class SpeechError(VoicedeskError):
+    """Speech out failed: a voice that cannot be loaded or an output device that is missing."""
 
 
 class StoreError(VoicedeskError):

@@ -1,0 +1,1 @@
+"""Speech out: text-to-speech (Piper, espeak-ng) and interruptible playback of the replies."""

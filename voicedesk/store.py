@@ -242,7 +242,8 @@ class Store:
             )
             if cursor.rowcount:
                 detail = {"failed": outcome.error, "done": outcome.result}.get(outcome.status)
-                message = f"{outcome.status}: {detail}" if detail else "queued again"
+                plain = "queued again" if outcome.status == "queued" else outcome.status
+                message = f"{outcome.status}: {detail}" if detail else plain
                 self._event(db, job_id, "status", message, now)
         return bool(cursor.rowcount)
 

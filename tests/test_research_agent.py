@@ -113,7 +113,7 @@ def test_propose_then_finish(store: Store) -> None:
     assert request["stream"] is True
     names = [tool["name"] for tool in request["tools"]]
     assert names == ["propose_experiment", "read_results", "read_training_file", "submit_patch",
-                     "finish"]
+                     "ask_user", "finish"]
 
 
 def test_read_results_then_end_turn(store: Store) -> None:

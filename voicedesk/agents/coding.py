@@ -2,8 +2,10 @@
 
 Each job gets WORKTREES_DIR/<repo>-job-<id> on branch voicedesk/job-<id>; a follow-up resumes
 the previous job's session in that same worktree. Every tool call passes the guard
-(`guard.check_tool_use`) in a PreToolUse hook, whatever the permission mode. Cancelling the
-`run` coroutine interrupts the session and closes the CLI before the cancellation propagates.
+(`guard.check_tool_use`) in a PreToolUse hook, whatever the permission mode; what the guard
+lets through and no rule approves is asked of the user (`permissions.tool_permission`). Cancelling
+the `run` coroutine interrupts the session and closes the CLI before the cancellation propagates;
+a job that ends leaves no open question.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from claude_agent_sdk.types import (
 
 from voicedesk.agents.coding_log import CodingLog
 from voicedesk.agents.guard import check_tool_use
+from voicedesk.agents.permissions import tool_permission
 from voicedesk.agents.protocol import EventSink, JobContext, JobResult
+from voicedesk.agents.questions import Questions
 from voicedesk.agents.worktree import create_worktree, job_branch
-from voicedesk.errors import AgentError
+from voicedesk.errors import AgentError, StoreError
 from voicedesk.llm import API_KEY_ENV, api_key
 
 CLI_ENV = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
@@ -91,12 +95,14 @@ def build_options(
     stderr: Callable[[str], None] | None = None,
     cli_path: Path | None = None,
 ) -> ClaudeAgentOptions:
-    """Claude Code's options for one job: the worktree, the agent's limits, the guard hook."""
+    """Claude Code's options for one job: the worktree, the agent's limits, the guard hook,
+    and permission prompts asked of the user (none under bypassPermissions)."""
     settings = context.settings
     env = dict(CLI_ENV)
     if context.llm.base_url:
         env["ANTHROPIC_BASE_URL"] = context.llm.base_url
     hook = guard_hook(worktree, tuple(settings.deny), context.emit)
+    asks = settings.permission_mode != "bypassPermissions"
     return ClaudeAgentOptions(
         cwd=worktree,
         resume=resume,
@@ -107,6 +113,7 @@ def build_options(
         max_budget_usd=settings.max_budget_usd,
         model=settings.model or None,
         hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[hook], on_failure="block")]},
+        can_use_tool=tool_permission(context, worktree) if asks else None,
         setting_sources=list(SETTING_SOURCES),
         env=env,
         stderr=stderr,
@@ -143,7 +150,11 @@ class CodingAgent:
         stderr: deque[str] = deque(maxlen=_STDERR_LINES)
         options = build_options(context, worktree, resume, stderr.append, self.cli_path)
         session = CodingLog(context.agent, context.emit, worktree)
-        await self._converse(context, options, session, stderr)
+        try:
+            await self._converse(context, options, session, stderr)
+        finally:
+            with contextlib.suppress(StoreError):  # never mask how the session ended
+                Questions(context.store).close_for_job(context.job.id)
         return session.job_result()
 
     async def _workspace(self, context: JobContext, repo: Path) -> tuple[Path, str | None]:

@@ -1,7 +1,7 @@
 """The research agent: a Messages API tool loop that reads and proposes ML experiments.
 
 The user's request is the task; the model may `read_results` (the experiment ledger),
-`propose_experiment` (a queued experiment in the store) and `finish` (a spoken summary).
+`propose_experiment` (a queued experiment), `ask_user` (a spoken question) and `finish`.
 The loop is bounded by the agent's `max_turns` and `max_budget_usd`; API failures become
 `AgentError` with one line, so the job fails with a reason rather than a traceback.
 """
@@ -19,6 +19,7 @@ from anthropic.types import Message, MessageParam, ToolParam, ToolResultBlockPar
 
 from voicedesk import llm
 from voicedesk.agents.protocol import JobContext, JobResult
+from voicedesk.agents.research_ask import ASK_USER_TOOL, ask_user, close_questions
 from voicedesk.config import LlmSettings
 from voicedesk.errors import AgentError, LlmError, StoreError
 
@@ -29,7 +30,8 @@ SYSTEM_PROMPT = (
     "worth doing (one concrete, runnable description each), and finish when done, with a "
     "summary of one short sentence that will be spoken aloud. When the task is to write the "
     "patch for an experiment, read_training_file, then submit_patch with a unified diff that "
-    "makes exactly that one change, then finish."
+    "makes exactly that one change, then finish. Only when a decision is the user's to make, "
+    "ask_user one short question and use the answer."
 )
 """The system prompt of every research job."""
 
@@ -65,6 +67,7 @@ _TOOLS: list[ToolParam] = [
             "experiment_id": {"type": "integer"}, "patch": {"type": "string"}},
             "required": ["experiment_id", "patch"]},
     },
+    ASK_USER_TOOL,
     {
         "name": "finish",
         "description": "End the research with a one-sentence spoken summary.",
@@ -134,22 +137,24 @@ class _Run:
         """Emit the money spent so far."""
         self.context.emit("cost", f"${self.cost:.4f} after {self.turns} turns")
 
-    def use_tools(self, blocks: list[ToolUseBlock]) -> list[ToolResultBlockParam]:
+    async def use_tools(self, blocks: list[ToolUseBlock]) -> list[ToolResultBlockParam]:
         """Run each tool call in order; `finish` sets the summary."""
         results: list[ToolResultBlockParam] = []
         for block in blocks:
             shown = _cap(json.dumps(block.input, ensure_ascii=False), EVENT_CHARS)
             self.context.emit("tool", f"{block.name} {shown}")
             self.log.append(f"tool {block.name} {json.dumps(block.input, ensure_ascii=False)}")
-            answer, is_error = self._tool(block.name, block.input)
+            answer, is_error = await self._tool(block.name, block.input)
             self.log.append(f"{'error' if is_error else 'result'}: {answer}")
             results.append({"type": "tool_result", "tool_use_id": block.id, "content": answer,
                             "is_error": is_error})
         return results
 
-    def _tool(self, name: str, arguments: object) -> tuple[str, bool]:
+    async def _tool(self, name: str, arguments: object) -> tuple[str, bool]:
         """One tool's answer text and whether it is an error."""
         args: dict[str, Any] = arguments if isinstance(arguments, dict) else {}
+        if name == "ask_user":
+            return await ask_user(self.context, args)
         if name == "propose_experiment":
             return self._propose(args)
         if name == "read_results":
@@ -241,6 +246,7 @@ class ResearchAgent:
         try:
             return await self._loop(client, context)
         finally:
+            close_questions(context)
             await client.close()
 
     async def _loop(self, client: anthropic.AsyncAnthropic, context: JobContext) -> JobResult:
@@ -261,7 +267,7 @@ class ResearchAgent:
             message = await _ask(client, context, messages)
             run.record_turn(message)
             tool_blocks = [block for block in message.content if isinstance(block, ToolUseBlock)]
-            results = run.use_tools(tool_blocks)
+            results = await run.use_tools(tool_blocks)
             run.report_cost()
             if run.summary is not None:
                 return run.result(run.summary)

@@ -17,6 +17,8 @@
 #   not_audio.wav           a short text file with a .wav name
 #   yes.wav                 "Yes, go ahead."
 #   wake_word.wav           "What is running?" (no wake word), 1.5 s, "Computer, show me the leaderboard."
+#   infra_tests.wav         "Infra, run the tests."
+#   what_did_i_miss.wav     "What did I miss?"
 # and the demo voicedesk/data/sample_commands.wav: "Frontend, please add a dark mode toggle." /
 # "Tell the backend agent to fix the flaky login test." / "What's running right now?" /
 # "Queue an experiment with half the warmup.", 1.2 s apart.
@@ -94,6 +96,12 @@ silence wake_gap 1.5
 silence wake_tail 1.0
 sox -R "$WORK/wake_lead.wav" "$WORK/running.wav" "$WORK/wake_gap.wav" "$WORK/wake.wav" \
     "$WORK/wake_tail.wav" "${OUT_FMT[@]}" "$FIX/wake_word.wav"
+
+# --- the hands-free session: a shell job by voice, and the stand-up --------------------------
+speak infra "$VOICE" 140 'Infra, run the tests.'
+pad infra "$FIX/infra_tests.wav"
+speak missed "$VOICE" "$RATE" 'What did I miss?'
+pad missed "$FIX/what_did_i_miss.wav"
 
 # --- several commands in one stream, with the expected spans ------------------------------
 silence lead 0.8

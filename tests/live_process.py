@@ -47,8 +47,9 @@ def voicedesk(
 class LiveProcess:
     """`voicedesk listen --json` running in the background, its events collected by a thread."""
 
-    def __init__(self, args: list[str], home: Path, config: Path) -> None:
-        """Start the listener; call `wait_ready` before playing audio into the microphone."""
+    def __init__(self, args: list[str], home: Path, config: Path, speak: bool = False) -> None:
+        """Start the listener (`--silent` unless `speak`: its voice would reach the virtual
+        microphone); call `wait_ready` before playing audio into the microphone."""
         command = [
             sys.executable,
             "-m",
@@ -57,6 +58,7 @@ class LiveProcess:
             "--json",
             "--config",
             str(config),
+            *([] if speak else ["--silent"]),
             *args,
         ]
         self.process = subprocess.Popen(
@@ -95,6 +97,25 @@ class LiveProcess:
             if wanted(event):
                 return event
         raise AssertionError(f"no matching event; saw {self.events}; stderr: {self.stderr()}")
+
+    def wait_index(
+        self, wanted: Callable[[Event], bool], start: int = 0, timeout: float = 30.0
+    ) -> int:
+        """The position of the first event at or after `start` that `wanted` accepts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in range(start, len(self.events)):
+                if wanted(self.events[index]):
+                    return index
+            start = max(start, len(self.events))
+            if time.monotonic() >= deadline or (
+                self.process.poll() is not None and self._incoming.empty()
+            ):
+                raise AssertionError(f"no matching event; saw {self.events}")
+            try:
+                self.events.append(self._incoming.get(timeout=0.1))
+            except queue.Empty:
+                continue
 
     def wait_ready(self) -> Event:
         """Wait until the listener is capturing (the model load can take a few seconds)."""

@@ -56,7 +56,9 @@ def test_hands_free_hears_every_command(
     listener.wait_ready()
     virtual_mic.play(FIXTURES / "multi_command.wav")
     listener.wait_for(lambda e: e.get("intent", {}).get("type") == "cancel")
-    listener.wait_for(lambda e: str(e.get("text", "")).startswith("Job 1 (backend) "))
+    listener.wait_for(
+        lambda e: e.get("event") == "alert" and str(e["text"]).startswith("Job 1, backend, ")
+    )
     assert listener.stop() == 0
     stats = listener.stderr()
     assert "closed_to_stored" in stats and "n=  4" in stats, stats

@@ -22,7 +22,7 @@ except ImportError:  # a typer that uses click itself
 from pydantic import ValidationError
 from rich.markup import escape
 
-from voicedesk import cli_experiments, cli_jobs, cli_tools
+from voicedesk import cli_experiments, cli_jobs, cli_speech, cli_tools
 from voicedesk.agents.runner import ended_line
 from voicedesk.cli_display import err, out, show_event, show_heard
 from voicedesk.cli_options import (
@@ -117,6 +117,7 @@ def _listen_live(settings: Settings, options: LiveOptions) -> int:
         partials=partials,
         control_path=control_path(settings),
         run_jobs=options.run_jobs,
+        speak=options.speak,
     )
     listener = asyncio.run(
         run_session(settings, transcriber, store, session, lambda e: show_event(e, options.as_json))
@@ -137,6 +138,7 @@ class LiveOptions:
     as_json: bool
     stats: bool
     run_jobs: bool
+    speak: bool = True
 
 
 @app.command()
@@ -161,6 +163,9 @@ def listen(
     ] = None,
     fast: Annotated[
         bool, typer.Option("--fast", help="With --remote --file: send as fast as possible.")
+    ] = False,
+    silent: Annotated[
+        bool, typer.Option("--silent", help="Do not speak replies and alerts (print them).")
     ] = False,
     dry_run: DryRunOption = False,
     no_run: NoRunOption = False,
@@ -187,7 +192,7 @@ def listen(
         raise VoicedeskError("--token and --fast only go with --remote URL")
     if file is not None:
         raise typer.Exit(_listen_file(file, settings, dry_run, as_json, not no_run))
-    options = LiveOptions(device, ptt, dry_run, as_json, stats, not no_run)
+    options = LiveOptions(device, ptt, dry_run, as_json, stats, not no_run, not silent)
     raise typer.Exit(_listen_live(settings, options))
 
 
@@ -240,6 +245,7 @@ app.command()(cli_tools.devices)
 app.command("ptt")(cli_tools.ptt_command)
 app.command()(cli_tools.transcribe)
 app.command()(cli_tools.serve)
+app.command("speak")(cli_speech.speak)
 app.command()(cli_jobs.run)
 app.command()(cli_jobs.jobs)
 app.command()(cli_jobs.job)

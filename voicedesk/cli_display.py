@@ -55,7 +55,8 @@ def show_event(event: LiveEvent, as_json: bool) -> None:
     if event.kind == "heard" and event.heard is not None:
         show_heard(event.heard, as_json, {"event": "utterance"})
     elif as_json:
-        json_line({"event": event.kind, "text": event.text})
+        latency = {} if event.latency_ms is None else {"latency_ms": event.latency_ms}
+        json_line({"event": event.kind, "text": event.text, **latency})
     elif event.kind == "ready":
         out.print(f"[dim]Listening: {escape(event.text)}. Ctrl-C to stop.[/dim]")
     elif event.kind == "talking":
@@ -66,3 +67,7 @@ def show_event(event: LiveEvent, as_json: bool) -> None:
         out.print(f"[dim](no wake word) {escape(event.text)}[/dim]")
     elif event.kind == "notice":
         out.print(f"[yellow]! {escape(event.text)}[/yellow]")
+    elif event.kind == "alert":
+        out.print(f"[bold cyan]» {escape(event.text)}[/bold cyan]")
+    elif event.kind == "speaking":
+        out.print(f"[dim]  (says) {escape(event.text)}[/dim]")

@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from voicedesk.agents.runner import Runner, ended_line
+from voicedesk.alerts.policy import Routing
+from voicedesk.alerts.watcher import AlertWatcher, OnAlert
 from voicedesk.cli_display import err, json_line, out
 from voicedesk.cli_options import ConfigOption, JsonOption, open_store
 from voicedesk.config import Settings, load_settings
@@ -21,7 +23,7 @@ from voicedesk.errors import VoicedeskError
 
 if TYPE_CHECKING:
     from voicedesk.store import Store
-    from voicedesk.types import JobEvent
+    from voicedesk.types import Alert, JobEvent
 
 _STATUS_STYLE = {"queued": "cyan", "running": "yellow", "done": "green", "failed": "red",
                  "cancelled": "magenta"}
@@ -103,11 +105,35 @@ async def run_runner(settings: Settings, only: Collection[int] = (), as_json: bo
         err.print(f"[dim]runner {runner.owner}: agents {', '.join(settings.agents)}; "
                   "Ctrl-C to stop[/dim]")
     follower = asyncio.create_task(follow_events(store, after, as_json, printed, set(only)))
+    watcher_stop = asyncio.Event()
+    told = _print_alert(as_json) if not only else _ignore_alert
+    watcher = asyncio.create_task(AlertWatcher(store.path, settings.alerts, told).run(watcher_stop))
     try:
         await runner.run(stop, only=only)
     finally:
         printed.set()
+        watcher_stop.set()
         await follower
+        await watcher
+
+
+def _print_alert(as_json: bool) -> OnAlert:
+    """Print each alert shown (the runner on its own has no voice)."""
+
+    def told(alert: Alert, routing: Routing) -> None:
+        """One alert line, or one JSON line."""
+        if not routing.show:
+            return
+        if as_json:
+            print(json.dumps({"event": "alert", **alert.to_dict()}), flush=True)
+        else:
+            err.print(f"[bold cyan]» {escape(alert.text)}[/bold cyan]")
+
+    return told
+
+
+def _ignore_alert(alert: Alert, routing: Routing) -> None:
+    """`say` and `listen --file` print how their jobs ended; their alerts go to webhooks only."""
 
 
 def run(config: ConfigOption = None, as_json: JsonOption = False) -> None:

@@ -45,15 +45,19 @@ def devices() -> None:
 
 
 def ptt_command(
-    action: Annotated[str, typer.Argument(help="start, stop, toggle or status.")],
+    action: Annotated[str, typer.Argument(help="start, stop, toggle, status or hush.")],
     config: ConfigOption = None,
 ) -> None:
-    """Tell the running `listen --ptt` to start or stop listening (for desktop shortcuts)."""
-    if action not in ("start", "stop", "toggle", "status"):
-        raise VoicedeskError(f"unknown ptt action {action!r}: use start, stop, toggle or status")
+    """Tell the running `listen --ptt` to start or stop listening (for desktop shortcuts);
+    `hush` stops the console speaking (any listener)."""
+    if action not in ("start", "stop", "toggle", "status", "hush"):
+        raise VoicedeskError(
+            f"unknown ptt action {action!r}: use start, stop, toggle, status or hush"
+        )
     settings = load_settings(config)
     path = control_path(settings)
-    reply = send_control_sync(path, "status" if action == "status" else f"ptt {action}")
+    line = action if action in ("status", "hush") else f"ptt {action}"
+    reply = send_control_sync(path, line)
     if reply.startswith("error"):
         raise VoicedeskError(reply.removeprefix("error: "))
     out.print(reply.removeprefix("ok "), markup=False)

@@ -95,6 +95,7 @@ class Dialogue:
                     done.job_ids,
                     done.experiment_ids,
                     done.kind,
+                    done.parts,
                 )
             )
             return outcomes

@@ -25,12 +25,16 @@ from voicedesk.errors import VoicedeskError
 from voicedesk.listener import Heard, Responder, ms
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
+from voicedesk.talkback import Talkback, Voice
 from voicedesk.types import AudioFrame, Reply, Transcript, Utterance
 
 AsyncTranscribe = Callable[[bytes], Awaitable[Transcript]]
 """Runs the model on one utterance's PCM without blocking the loop."""
 
-EventKind = Literal["ready", "talking", "idle", "partial", "heard", "ignored", "notice"]
+EventKind = Literal[
+    "ready", "talking", "idle", "partial", "heard", "ignored", "notice", "alert", "speaking",
+    "quiet",
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class LiveEvent:
     text: str = ""
     heard: Heard | None = None
     reply: Reply | None = None
+    latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,11 @@ class LiveListener:
         partials: bool = False,
         clock: Callable[[], float] = time.monotonic,
         transcribe: AsyncTranscribe | None = None,
+        voice: Voice | None = None,
     ) -> None:
         """Act against `store` (None: a dry run), reporting to `emit`; `transcribe` runs the
-        model (default: `transcriber` in a thread; a service passes its shared queue)."""
+        model (default: `transcriber` in a thread; a service passes its shared queue);
+        replies and alerts are spoken through `voice` (None: silent)."""
         vad = settings.vad
         detector = webrtc_detector(vad.aggressiveness, energy_floor_dbfs=vad.energy_floor_dbfs)
         self.settings, self.transcriber, self.emit, self.clock = settings, transcriber, emit, clock
@@ -75,16 +82,20 @@ class LiveListener:
         self.push_to_talk, self.partials = push_to_talk, partials
         self.segmenter = Segmenter(detector, SegmenterSettings.from_vad(vad))
         self.gate = PushToTalkGate(detector, vad.frame_ms, vad.pre_roll_ms)
+        self.talkback = Talkback(voice, settings.speech.while_speaking)
         self.timings: list[dict[str, float]] = []
         self._queue: asyncio.Queue[_Closed | None] = asyncio.Queue()
         self._model = asyncio.Lock()
         self._anchor = (0.0, clock())  # (stream seconds, wall clock) of the newest frame's end
         self._last_partial = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._was_busy = False
         self._run_model = transcribe or (lambda pcm: asyncio.to_thread(transcriber.transcribe, pcm))
 
     def set_talking(self, talking: bool) -> None:
         """Push-to-talk pressed (True) or released (False); a release closes the utterance now."""
         if talking:
+            self.talkback.user_started()
             self.gate.press()
             self.emit(LiveEvent("talking"))
             return
@@ -95,6 +106,7 @@ class LiveListener:
 
     async def run(self, frames: AsyncIterator[AudioFrame]) -> None:
         """Listen until the frames end (or fail); finish what is in flight before returning."""
+        self._loop = asyncio.get_running_loop()
         worker = asyncio.create_task(self._work())
         ticker = asyncio.create_task(self._tick())
         try:
@@ -110,11 +122,26 @@ class LiveListener:
         """Route one frame to the gate or the segmenter."""
         now = self.clock()
         self._anchor = (frame.start + frame.duration, now)
+        frame = self.talkback.hear(frame, now, self.push_to_talk and self.gate.talking)
         if self.push_to_talk:
             self.gate.feed(frame)
             return
         for utterance in self.segmenter.feed(frame):
             self._enqueue(utterance, closed=now)
+        if self.segmenter.in_speech:
+            self.talkback.user_started()
+
+    @property
+    def user_talking(self) -> bool:
+        """Whether the user is talking now (push-to-talk held, or an utterance open)."""
+        return self.gate.talking if self.push_to_talk else self.segmenter.in_speech
+
+    def alert(self, text: str, show: bool = True, speak: bool = True) -> None:
+        """Tell the user about something that happened (an alert), on screen and aloud."""
+        if show:
+            self.emit(LiveEvent("alert", text))
+        if speak:
+            self._speak(Reply(text, "notice"))
 
     def _close_open_utterance(self) -> None:
         """At shutdown, the utterance in progress is finished rather than lost."""
@@ -168,23 +195,61 @@ class LiveListener:
         timings["closed_to_stored"] = ms(self.clock() - item.closed)
         self.timings.append(timings)
         for notice in heard.notices:
-            self.emit(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
+            self._say(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
         reply = heard.outcome.as_reply() if heard.outcome is not None else None
-        self.emit(LiveEvent("heard", transcript.text, heard=heard, reply=reply))
+        self._say(LiveEvent("heard", transcript.text, heard=heard, reply=reply), item, timings)
+
+    def _say(
+        self, event: LiveEvent, item: _Closed | None = None, timings: dict[str, float] | None = None
+    ) -> None:
+        """Report an event and speak its reply, timing the first sound from the voice's end."""
+        self.emit(event)
+        if event.reply is not None:
+            self._speak(event.reply, item, timings)
+
+    def _speak(
+        self, reply: Reply, item: _Closed | None = None, timings: dict[str, float] | None = None
+    ) -> None:
+        """Speak a reply; report each part as it starts, and time the first from the voice."""
+        console, loop = self.responder.console, self._loop
+        parts = reply.parts or (reply.text,)
+
+        def started(index: int, at: float) -> None:
+            """A part of the reply began to sound (called from the voice's thread)."""
+            latency = None
+            if index == 0 and item is not None and timings is not None:
+                latency = timings["speech_end_to_audio"] = ms(at - item.speech_end)
+            if console is not None and reply.parts:
+                console.spoken_part(index)
+            event = LiveEvent("speaking", parts[index], latency_ms=latency)
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self.emit, event)
+
+        self.talkback.reply(reply, self.user_talking, started)
 
     async def _tick(self, period: float = 0.1) -> None:
         """Partial transcripts while speech goes on; read-back questions that time out."""
         while True:
             await asyncio.sleep(period)
             now = self.clock()
+            self.talkback.tick(self.user_talking)
+            self._report_quiet(now)
             notice = self.responder.expire(now, "timer")
             if notice is not None:
-                self.emit(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
+                self._say(LiveEvent("notice", notice.reply, reply=notice.as_reply()))
             if (
                 self.partials
                 and now - self._last_partial >= self.settings.listen.partial_interval_s
             ):
                 await self._partial(now)
+
+    def _report_quiet(self, now: float) -> None:
+        """Say when the console has finished speaking (and its echo tail is over)."""
+        voice = self.talkback.voice
+        busy = voice is not None and voice.busy(now)
+        if self._was_busy and not busy:
+            self.emit(LiveEvent("quiet"))
+        self._was_busy = busy
 
     async def _partial(self, now: float) -> None:
         """Re-transcribe the open utterance if the model is free and there is enough of it."""

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from voicedesk.agents.runner import Runner, ended_line
+from voicedesk.agents.runner import Runner
+from voicedesk.alerts.policy import Routing
+from voicedesk.alerts.watcher import AlertWatcher
 from voicedesk.audio.capture import InputDevice, MicrophoneSource
 from voicedesk.audio.control import ControlServer
 from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys
 from voicedesk.config import Settings
 from voicedesk.live import LiveEvent, LiveListener
+from voicedesk.speech.speaker import make_speaker
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
-from voicedesk.types import AudioFrame, Job
+from voicedesk.types import Alert, AudioFrame
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class SessionOptions:
     partials: bool
     control_path: Path
     run_jobs: bool = True
+    speak: bool = True
 
 
 async def until_stopped(
@@ -53,11 +58,16 @@ async def until_stopped(
         stopping.cancel()
 
 
-def _control_handler(ptt: PushToTalk, push_to_talk: bool) -> Callable[[str], str]:
+def _control_handler(
+    ptt: PushToTalk, push_to_talk: bool, hush: Callable[[], None]
+) -> Callable[[str], str]:
     """What the control socket does with one line."""
 
     def handle(line: str) -> str:
-        """Push-to-talk commands reach the listener; hands-free says so."""
+        """Push-to-talk commands reach the listener; hands-free says so; hush stops speech."""
+        if line.strip().lower() == "hush":
+            hush()
+            return "ok hushed"
         if not push_to_talk and line.strip().lower().startswith("ptt"):
             return "error: this listener is hands-free; start it with `voicedesk listen --ptt`"
         return ptt.handle_command(line)
@@ -65,19 +75,19 @@ def _control_handler(ptt: PushToTalk, push_to_talk: bool) -> Callable[[str], str
     return handle
 
 
-def _runner(settings: Settings, store: Store, emit: Callable[[LiveEvent], None]) -> Runner:
-    """A runner on its own connection to the store that reports each job's end as a notice."""
+def _alerts(settings: Settings, store: Store, listener: LiveListener) -> AlertWatcher:
+    """A watcher that tells the listener's user about alerts, on screen and aloud."""
 
-    def finished(job: Job) -> None:
-        """Say how a job ended."""
-        emit(LiveEvent("notice", ended_line(job)))
+    def told(alert: Alert, routing: Routing) -> None:
+        """Show and speak one alert as its routing says."""
+        listener.alert(alert.text, show=routing.show, speak=routing.speak)
 
-    return Runner(settings, Store(store.path), on_finish=finished)
+    return AlertWatcher(store.path, settings.alerts, told)
 
 
-async def _until_set(runner: Runner, stop: asyncio.Event) -> AsyncIterator[None]:
-    """Run `runner` in the background while the caller's block runs; then stop it."""
-    task = asyncio.create_task(runner.run(stop))
+async def _until_set(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> AsyncIterator[None]:
+    """Run `work` (which ends once `stop` is set) while the caller's block runs; then stop it."""
+    task = asyncio.create_task(work)
     try:
         yield
     finally:
@@ -94,37 +104,45 @@ async def run_session(
 ) -> LiveListener:
     """Listen until stopped; returns the listener (for its timings). Errors propagate."""
     device = options.device
+    voice = make_speaker(settings.speech) if options.speak else None
     listener = LiveListener(
-        settings, transcriber, store, emit, options.push_to_talk, options.partials
+        settings, transcriber, store, emit, options.push_to_talk, options.partials,
+        voice=voice if voice is not None and not voice.silent else None,
     )
     ptt = PushToTalk(on_change=listener.set_talking)
+    hush = listener.talkback.user_started
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
     def on_key(key: str) -> None:
-        """Space or enter toggles talking; q stops the session."""
+        """Space or enter toggles talking (hands-free: hushes the voice); q stops the session."""
         if key in PTT_KEYS:
-            ptt.toggle()
+            ptt.toggle() if options.push_to_talk else hush()
         elif key.lower() == "q":
             stop.set()
 
     try:
         async with AsyncExitStack() as stack:
-            await stack.enter_async_context(
-                ControlServer(options.control_path, _control_handler(ptt, options.push_to_talk))
-            )
+            if voice is not None:
+                stack.callback(voice.close)
+            handler = _control_handler(ptt, options.push_to_talk, hush)
+            await stack.enter_async_context(ControlServer(options.control_path, handler))
             mic = await stack.enter_async_context(
                 MicrophoneSource(device, settings.vad.frame_ms)
             )
-            if options.push_to_talk and sys.stdin.isatty():
+            if sys.stdin.isatty():
                 await stack.enter_async_context(TerminalKeys(on_key))
             mode = "push-to-talk" if options.push_to_talk else "hands-free"
             emit(LiveEvent("ready", f"{mode} on {device.name}; control {options.control_path}"))
+            background = asynccontextmanager(_until_set)
             if store is not None and options.run_jobs:
-                runner = _runner(settings, store, emit)
-                await stack.enter_async_context(asynccontextmanager(_until_set)(runner, stop))
+                runner = Runner(settings, Store(store.path))
+                await stack.enter_async_context(background(runner.run(stop), stop))
+            if store is not None:
+                watcher = _alerts(settings, store, listener)
+                await stack.enter_async_context(background(watcher.run(stop), stop))
             await listener.run(until_stopped(mic, stop))
             if mic.dropped_frames or mic.input_overflows:
                 emit(LiveEvent("notice", f"audio overflow: {mic.overflow_report()}"))

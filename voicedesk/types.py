@@ -171,10 +171,12 @@ or a notice the console raised on its own (a confirmation that timed out)."""
 
 @dataclass(frozen=True)
 class Reply:
-    """One short line for the user, printed now and spoken by the speech-out stage."""
+    """One short line for the user, printed now and spoken by the speech-out stage; `parts`,
+    when given, are spoken one by one (a digest's items, each interruptible)."""
 
     text: str
     kind: ReplyKind = "answer"
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,11 @@ class Outcome:
     job_ids: tuple[int, ...] = ()
     experiment_ids: tuple[int, ...] = ()
     kind: ReplyKind = "answer"
+    parts: tuple[str, ...] = ()
 
     def as_reply(self) -> Reply:
         """The reply line of this outcome."""
-        return Reply(self.reply, self.kind)
+        return Reply(self.reply, self.kind, self.parts)
 
 
 AlertKind = Literal["job_done", "job_failed", "needs_input", "experiment_best"]

@@ -271,8 +271,8 @@ class Player:
         playback.pos = start + count
         now = time.monotonic()
         ahead = _ahead(times, self.output_latency)
-        if start == 0 and count:
-            playback.first_at = now
+        if start == 0 and count:  # when the first sample reaches the DAC, not the buffer
+            playback.first_at = now + ahead
             playback.wake.set()
         if playback.pos >= len(playback.samples):
             rate = self._format[0] if self._format else 1

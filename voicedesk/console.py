@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from voicedesk.agents.answering import answer_waiting, waiting_suffix
+from voicedesk.agents.progress import last_step
+from voicedesk.agents.questions import Questions
+from voicedesk.alerts.digest import DigestItem, collect_digest, mark_digest
 from voicedesk.config import ExperimentSettings
 from voicedesk.experiments.ledger import Ledger
 from voicedesk.experiments.spoken import cancel_spoken, queue_spoken, results_answer
@@ -38,9 +42,9 @@ def _refuse(reply: str) -> Outcome:
     return Outcome("rejected", reply, kind="refused")
 
 
-def _done(action: str, reply: str, **records: tuple[int, ...]) -> Outcome:
-    """An intent carried out: what changed and the ids it touched."""
-    return Outcome(action, reply, kind="done", **records)
+def _done(action: str, reply: str, job_ids: tuple[int, ...] = ()) -> Outcome:
+    """An intent carried out: what changed and the jobs it touched."""
+    return Outcome(action, reply, job_ids=job_ids, kind="done")
 
 
 class Console:
@@ -61,6 +65,9 @@ class Console:
         self.clock = clock
         self.ledger = Ledger(store, experiments or ExperimentSettings(), clock)
         self.patch_writer = patch_writer
+        self.questions = Questions(store, clock)
+        self.digest_items: list[DigestItem] = []
+        self.digest_position = 0
 
     def act(self, intent: Intent) -> Outcome:
         """Carry out one intent and say what was done."""
@@ -71,11 +78,13 @@ class Console:
         return outcome
 
     def _dispatch(self, intent: Intent) -> Outcome:
-        """Queue a job for the named agent."""
+        """Answer the named agent's open question with the task, or queue a job for it."""
         if intent.agent not in self.agents:
             return _refuse(f"There is no agent called {intent.agent}.")
         if not intent.task:
             return _refuse(f"What should {intent.agent} do? I heard no task.")
+        if (told := answer_waiting(self.questions, intent.agent, intent.task)) is not None:
+            return told
         job = self.store.create_job(intent.agent, intent.task)
         return _done(
             "job_created", f"Job {job.id} queued for {job.agent}: {job.task}.", job_ids=(job.id,)
@@ -103,6 +112,10 @@ class Console:
             return Outcome("status", f"There is no job {job_id}.")
         age = _age(self.clock() - job.updated_at)
         detail = job.error or job.result or job.task
+        step = last_step(self.store.events(job.id)) if job.status == "running" else None
+        if step is not None:
+            detail = f"{detail}, last step: {step}"
+        detail += waiting_suffix(self.questions, job.id)
         return Outcome(
             "status",
             f"Job {job.id}, {job.agent}: {job.status} for {age} — {detail}.",
@@ -114,7 +127,10 @@ class Console:
         active = self.store.jobs(agent=agent, statuses=ACTIVE_JOB_STATUSES)
         if not active:
             return Outcome("status", f"{agent} has no active jobs.")
-        tasks = "; ".join(f"#{job.id} {job.status}: {job.task}" for job in active)
+        tasks = "; ".join(
+            f"#{job.id} {job.status}: {job.task}{waiting_suffix(self.questions, job.id)}"
+            for job in active
+        )
         return Outcome(
             "status",
             f"{agent} has {_plural(len(active), 'active job')}: {tasks}.",
@@ -164,13 +180,43 @@ class Console:
         """The best result, how it compares to the baseline, and what is running."""
         return results_answer(self.ledger, self.clock())
 
+    def _standup(self, intent: Intent) -> Outcome:
+        """The digest of everything since the last one, item by item (each interruptible)."""
+        digest = collect_digest(self.store, self.clock())
+        mark_digest(self.store, digest.up_to)
+        self.digest_items, self.digest_position = list(digest.items), 0
+        parts = (digest.opening, *(item.text for item in digest.items))
+        return Outcome("standup", " ".join(parts), parts=parts)
+
+    def spoken_part(self, index: int) -> None:
+        """Part `index` of the last stand-up began to sound (0 is its opening line)."""
+        self.digest_position = max(0, index - 1)
+
+    def _details(self, intent: Intent) -> Outcome:
+        """More about the stand-up item spoken last (or being spoken)."""
+        if not self.digest_items:
+            return Outcome("none", "There is nothing to give details on: say stand-up first.")
+        item = self.digest_items[min(self.digest_position, len(self.digest_items) - 1)]
+        return Outcome("details", item.details or item.text)
+
     def _confirm(self, intent: Intent) -> Outcome:
-        """A yes with no question pending."""
-        return Outcome("none", "Nothing is waiting for a yes.")
+        """A yes with no read-back pending: the answer to the one agent waiting, if one is."""
+        return self._answer_the_only_question("yes") or Outcome(
+            "none", "Nothing is waiting for a yes."
+        )
 
     def _deny(self, intent: Intent) -> Outcome:
-        """A no with no question pending."""
-        return Outcome("none", "Nothing is waiting for a no.")
+        """A no with no read-back pending: the answer to the one agent waiting, if one is."""
+        return self._answer_the_only_question("no") or Outcome(
+            "none", "Nothing is waiting for a no."
+        )
+
+    def _answer_the_only_question(self, answer: str) -> Outcome | None:
+        """Answer the open question when exactly one agent is waiting (else say nothing)."""
+        waiting = self.questions.open()
+        if len({question.agent for question in waiting}) != 1:
+            return None
+        return answer_waiting(self.questions, waiting[0].agent, answer)
 
     def _unknown(self, intent: Intent) -> Outcome:
         """Speech that is no command."""

@@ -304,8 +304,8 @@ def _overview(ctx: _Ctx) -> Intent | None:
 
 
 _RULES: tuple[Callable[[_Ctx], Intent | None], ...] = (
-    _confirm_deny, _addressed, _told, _standup, _details, _cancel, _experiment, _job_status, _results,
-    _agent_status, _overview,
+    _confirm_deny, _addressed, _told, _standup, _details, _cancel, _experiment, _job_status,
+    _results, _agent_status, _overview,
 )
 
 

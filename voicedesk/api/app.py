@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +17,15 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from voicedesk import __version__
-from voicedesk.api import routes_experiments, routes_jobs, routes_live
+from voicedesk.alerts.policy import Routing
+from voicedesk.alerts.watcher import AlertWatcher
+from voicedesk.api import (
+    routes_experiments,
+    routes_jobs,
+    routes_live,
+    routes_questions,
+    routes_speech,
+)
 from voicedesk.api.auth import COOKIE, RateLimiter, service_token
 from voicedesk.api.broker import EventBroker
 from voicedesk.api.deps import Services, authorize, get_services, services
@@ -30,6 +38,10 @@ from voicedesk.errors import VoicedeskError
 from voicedesk.listener import Responder
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
+from voicedesk.types import Alert
+
+if TYPE_CHECKING:
+    from voicedesk.speech.synth import Synthesizer
 
 STATIC = Path(__file__).parent / "static"
 JSON_BODY_LIMIT = 1 << 20
@@ -53,7 +65,28 @@ def _build(settings: Settings, transcriber: Transcriber) -> Services:
         token=service_token(settings),
         typed=Responder(settings, store, confirm=False),
         whisper=transcriber if isinstance(transcriber, WhisperTranscriber) else None,
+        synthesizer=_server_voice(settings),
     )
+
+
+def _server_voice(settings: Settings) -> Synthesizer | None:
+    """The voice /speech speaks with, loaded only when the page is to use it."""
+    if settings.speech.web != "server":
+        return None
+    from voicedesk.speech.synth import make_synthesizer
+
+    return make_synthesizer(settings.speech)
+
+
+def _alert_watcher(svc: Services) -> AlertWatcher:
+    """Alerts published to /events (the page shows and speaks them) and sent to webhooks."""
+
+    def publish(alert: Alert, routing: Routing) -> None:
+        """One `alert` event, saying whether to show and speak it."""
+        svc.broker.publish("alert", {**alert.to_dict(), "show": routing.show,
+                                     "speak": routing.speak})
+
+    return AlertWatcher(svc.store.path, svc.settings.alerts, publish)
 
 
 def create_app(
@@ -74,6 +107,7 @@ def create_app(
         app.state.services = svc
         stop = asyncio.Event()
         tasks = [asyncio.create_task(svc.broker.watch_store(Store(svc.store.path)))]
+        tasks.append(asyncio.create_task(_alert_watcher(svc).run(stop)))
         if run_jobs:
             from voicedesk.agents.runner import Runner
 
@@ -97,6 +131,8 @@ def create_app(
     app.include_router(routes_jobs.router)
     app.include_router(routes_live.router)
     app.include_router(routes_experiments.router)
+    app.include_router(routes_speech.router)
+    app.include_router(routes_questions.router)
     _add_transcriptions(app)
     _add_service_routes(app)
     return app

@@ -17,6 +17,7 @@ from voicedesk.store import Store
 
 if TYPE_CHECKING:
     from voicedesk.listener import Responder
+    from voicedesk.speech.synth import Synthesizer
     from voicedesk.stt.whisper import WhisperTranscriber
 
 
@@ -33,6 +34,7 @@ class Services:
     token: str | None
     typed: Responder
     whisper: WhisperTranscriber | None = None
+    synthesizer: Synthesizer | None = None
 
 
 def services(connection: HTTPConnection) -> Services:

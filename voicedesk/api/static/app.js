@@ -5,6 +5,8 @@
 // behind an HTTPS proxy; the token rides in the HttpOnly cookie that `/?token=T` sets. Data
 // from the server is only ever written with textContent.
 
+import * as speech from "./speech.js";
+
 const TAIL_MS = 150; // keep capturing this long after the release: words end late
 const PRE_ROLL_CHUNKS = 10; // ~320 ms of audio from just before the press
 const MAX_OUTBOX_CHUNKS = 940; // ~30 s of audio waiting for a socket, at most
@@ -28,6 +30,7 @@ const ui = {
   detail: $("job-detail"),
   experiments: $("experiments"),
   noiseSuppression: $("noise-suppression"),
+  speak: $("speak-replies"),
 };
 
 /** Numbers for tests and for anyone curious, in the browser console. */
@@ -39,7 +42,7 @@ const stats = {
   bytesSent: 0,
   socketsOpened: 0,
 };
-window.voicedesk = { stats };
+window.voicedesk = { stats, spoken: speech.spoken };
 
 // ---------------------------------------------------------------- small helpers
 
@@ -166,7 +169,10 @@ function showFinal(message, typed) {
 
 function showReply(text, kind, fromHere) {
   if (!text) return;
-  if (fromHere) remember(`r|${text}`);
+  if (fromHere) {
+    remember(`r|${text}`);
+    speech.speak(text);
+  }
   const line = addLine(`reply kind-${kind || "info"}`, text, kind || null);
   line.dataset.kind = kind || "";
   if (/experiment/i.test(text)) refreshExperiments();
@@ -410,6 +416,7 @@ function onServer(message) {
 async function press(how) {
   if (holding) return;
   holding = how;
+  speech.stop(); // barge-in: the console stops talking when you do
   problem = null;
   releases += 1; // a pending release's tail no longer ends this take
   if (!capturing) {
@@ -885,6 +892,13 @@ function listen() {
   on("reply", (event) => {
     showRemote(`r|${event.text}`, () => showReply(event.text, event.kind, false));
   });
+  on("alert", (event) => {
+    if (event.show === false) return;
+    addLine(`alert kind-${event.kind}`, event.text, event.kind.replace("_", " "));
+    if (event.speak) speech.speak(event.text);
+    if (event.job_id) ensureJob(event.job_id);
+    if (event.experiment_id) refreshExperiments();
+  });
 }
 
 // ---------------------------------------------------------------- start
@@ -892,6 +906,7 @@ function listen() {
 wireTalk();
 wireOptions();
 wireCommands();
+speech.configure(api).then(() => speech.wireToggle(ui.speak));
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && detailId !== null) closeDetail();
 });

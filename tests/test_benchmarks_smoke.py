@@ -26,3 +26,34 @@ def test_serve_load_smoke(tmp_path: Path) -> None:
         assert results[phase]["requests"] == 20 and results[phase]["errors"] == 0
     assert results["jobs_get_while_transcribing"]["transcriptions"] >= 1
     assert results["upload_vs_direct"]["ratio"] > 0
+
+
+def test_tts_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "tts.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tts.py"), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "piper" in done.stdout
+    assert json.loads(out.read_text())
+
+
+@pytest.mark.model
+def test_spoken_reply_smoke(tmp_path: Path) -> None:
+    from pulse import pulse_unavailable_reason
+
+    reason = pulse_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "spoken.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "spoken_reply.py"), "--smoke", "--out",
+         str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for mode in ("push_to_talk", "hands_free"):
+        measured = results[mode]["question_end_to_audio_ms"]
+        assert measured["n"] == 2 and 0 < measured["median"] < 10_000

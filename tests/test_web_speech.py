@@ -3,15 +3,19 @@ server's voice (`[speech] web = "server"`), stopped by a press of the talk butto
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from agent_helpers import make_repo
 from playwright.sync_api import Browser, Page, expect
 from serve_helpers import running_server, serve_settings
 from test_web_page import browser, fake_mic, no_token_env, open_page  # noqa: F401  (fixtures)
 
+from voicedesk.agents.questions import Questions
+from voicedesk.store import Store
 from voicedesk.stt.whisper import WhisperTranscriber
 
 pytestmark = pytest.mark.model
@@ -76,3 +80,28 @@ def test_replies_and_alerts_are_spoken_and_a_press_stops_them(
         page.mouse.up()
         last = next(e for e in spoken(page) if "finished" in e["text"])
         assert last["stoppedAt"] is not None and last["stoppedAt"] >= last["at"]
+
+
+def test_an_agent_waiting_for_an_answer_is_answered_from_the_page(
+    tmp_path: Path,
+    transcriber: WhisperTranscriber,
+    browser: Browser,  # noqa: F811
+) -> None:
+    settings = serve_settings(tmp_path, alerts={"poll_s": 0.2})
+    with (
+        running_server(settings, transcriber, run_jobs=False) as url,
+        open_page(browser, f"{url}/") as page,
+    ):
+        job = httpx.post(f"{url}/jobs", json={"agent": "frontend", "task": "run the tests"})
+        assert job.status_code == 201
+        store = Store.in_dir(settings.data_dir())
+        asked = Questions(store).ask(1, "frontend", "permission", "may it run: npm test?")
+        alert = page.locator("#transcript li.alert.kind-needs_input")
+        expect(alert).to_contain_text("may it run: npm test")
+        alert.get_by_role("button", name="Allow").click()
+        expect(page.locator("#transcript li.reply").first).to_have_text(
+            re.compile("Told frontend: yes")
+        )
+        answered = Questions(store).get(asked.id)
+        assert answered is not None and answered.answer == "yes"
+        assert httpx.get(f"{url}/questions", timeout=10).json() == []

@@ -851,6 +851,35 @@ async function refreshExperiments() {
   }
 }
 
+// ---------------------------------------------------------------- agents waiting for you
+
+/** Allow / Deny for an agent's question; the reply says what was told to it. */
+function answerButtons(jobId) {
+  const box = h("span", { className: "links answers" });
+  const answer = async (text) => {
+    for (const button of box.querySelectorAll("button")) button.disabled = true;
+    try {
+      const told = await api(`jobs/${jobId}/answer`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text }),
+      });
+      showReply(`Told ${told.agent}: ${text}.`, "done", true);
+    } catch (error) {
+      addLine("error", `could not answer job #${jobId}: ${error.message}`);
+    }
+  };
+  box.append(
+    h("button", { type: "button", className: "link", textContent: "Allow",
+                  onclick: () => answer("yes") }),
+    h("button", { type: "button", className: "link", textContent: "Deny",
+                  onclick: () => answer("no") }),
+    h("button", { type: "button", className: "link", textContent: `job #${jobId}`,
+                  onclick: () => openDetail(jobId) }),
+  );
+  return box;
+}
+
 // ---------------------------------------------------------------- server-sent events
 
 function listen() {
@@ -894,7 +923,8 @@ function listen() {
   });
   on("alert", (event) => {
     if (event.show === false) return;
-    addLine(`alert kind-${event.kind}`, event.text, event.kind.replace("_", " "));
+    const answers = event.kind === "needs_input" && event.job_id ? answerButtons(event.job_id) : null;
+    addLine(`alert kind-${event.kind}`, event.text, event.kind.replace("_", " "), answers);
     if (event.speak) speech.speak(event.text);
     if (event.job_id) ensureJob(event.job_id);
     if (event.experiment_id) refreshExperiments();

@@ -1,13 +1,23 @@
 """The talk-back policy: muting while the console speaks, barge-in, and waiting for the user.
 
 The voice here is a recorder standing in for the Speaker seam (tests/test_player.py and
-tests/test_hands_free.py play real audio through PulseAudio); what is tested is the policy.
+tests/test_hands_free.py play real audio through PulseAudio); what is tested is the policy,
+alone and inside a LiveListener fed a real recording through the real VAD and model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
+import pytest
+
+from voicedesk.audio.files import load_audio
+from voicedesk.audio.framing import frames
+from voicedesk.config import Settings
+from voicedesk.live import LiveEvent, LiveListener
+from voicedesk.stt.whisper import WhisperTranscriber
 from voicedesk.talkback import Talkback
 from voicedesk.types import AudioFrame, Reply
 
@@ -100,3 +110,38 @@ def test_no_voice_is_silent_and_hears_everything() -> None:
     talk.reply(Reply("anything"), False)
     talk.user_started()
     assert talk.hear(LOUD, 0.0, False) is LOUD
+
+
+async def _stream(pcm: bytes) -> AsyncIterator[AudioFrame]:
+    """The frames of a recording, yielding to the loop between them."""
+    for frame in frames(pcm, 30):
+        yield frame
+        await asyncio.sleep(0)
+
+
+@pytest.mark.model
+def test_a_muted_listener_does_not_hear_speech_while_the_console_speaks(
+    transcriber: WhisperTranscriber, fixtures_dir: Path
+) -> None:
+    voice = RecordingVoice()
+    voice.speaking = True  # the console talks all through the recording
+    events: list[LiveEvent] = []
+    listener = LiveListener(Settings(), transcriber, None, events.append, voice=voice)
+    asyncio.run(listener.run(_stream(load_audio(fixtures_dir / "multi_command.wav"))))
+    assert [e for e in events if e.kind == "heard"] == []
+    assert listener.talkback.muted_frames > 400
+
+
+@pytest.mark.model
+def test_with_headphones_the_users_voice_stops_the_console_and_is_heard(
+    transcriber: WhisperTranscriber, fixtures_dir: Path
+) -> None:
+    voice = RecordingVoice()
+    voice.speaking = True
+    events: list[LiveEvent] = []
+    settings = Settings(speech={"while_speaking": "listen"})
+    listener = LiveListener(settings, transcriber, None, events.append, voice=voice)
+    asyncio.run(listener.run(_stream(load_audio(fixtures_dir / "status_job.wav"))))
+    assert voice.interrupts == 1 and listener.talkback.barge_ins == 1
+    [heard] = [e for e in events if e.kind == "heard"]
+    assert heard.heard is not None and heard.heard.intent.job == 12

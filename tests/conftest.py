@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_process import stop_leftovers
 from pulse import VirtualMic, pulse_unavailable_reason
 
 from voicedesk.config import Settings
@@ -43,3 +44,10 @@ def virtual_mic() -> Iterator[VirtualMic]:
         yield mic
     finally:
         mic.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_listeners() -> Iterator[None]:
+    """After each test, no `voicedesk listen` it started is still running."""
+    yield
+    stop_leftovers()

@@ -10,11 +10,26 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 Event = dict[str, Any]
+
+_RUNNING: weakref.WeakSet[LiveProcess] = weakref.WeakSet()
+"""Listeners started and not yet stopped (a test that failed half-way leaves one)."""
+
+
+def stop_leftovers() -> int:
+    """Kill every listener a test left running (it would hear, and speak into, the next test's
+    microphone); how many there were."""
+    leftovers = [process for process in list(_RUNNING) if process.process.poll() is None]
+    for leftover in leftovers:
+        leftover.process.kill()
+        leftover.process.wait(timeout=10)
+    _RUNNING.clear()
+    return len(leftovers)
 
 
 def voicedesk_env(home: Path, **extra: str) -> dict[str, str]:
@@ -69,6 +84,7 @@ class LiveProcess:
             text=True,
             env=voicedesk_env(home),
         )
+        _RUNNING.add(self)
         self.events: list[Event] = []
         self._incoming: queue.Queue[Event] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()

@@ -54,7 +54,7 @@ def write_config(home: Path, control_dir: Path, webhook_url: str) -> Path:
         '[speech]\nengine = "piper"\noutput_device = "pulse"\nwhile_speaking = "mute"\n'
         f'[alerts]\nwebhooks = ["{webhook_url}"]\npoll_s = 0.2\n'
         f'[agents.infra]\nkind = "shell"\naliases = ["ops"]\nrepo = "{repo}"\n'
-        'commands = { "run the tests" = "echo 12 passed" }\n'
+        'commands = { "restart the server" = "echo server restarted" }\n'
         '[agents.frontend]\nkind = "coding"\naliases = ["web"]\n'
     )
     return config
@@ -90,7 +90,7 @@ def test_a_hands_free_session_answers_out_loud_and_never_hears_itself(
         sink.play(FIXTURES / "status_job.wav")
         quiet = spoken_after(listener, 0, "There is no job 12")
 
-        sink.play(FIXTURES / "infra_tests.wav")
+        sink.play(FIXTURES / "infra_restart.wav")
         quiet = spoken_after(listener, quiet, "Job 1, infra, finished")
 
         sink.play(FIXTURES / "what_did_i_miss.wav")

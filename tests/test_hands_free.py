@@ -20,6 +20,7 @@ import pytest
 from agent_helpers import make_repo
 from live_process import LiveProcess
 from pulse import VirtualMic
+from serve_helpers import running_server, serve_settings
 from test_player import LOUD, Recorder, recorder, sink  # noqa: F401  (the recording fixtures)
 from test_webhooks import Receiver
 
@@ -155,3 +156,45 @@ def test_push_to_talk_stops_the_console_within_100_ms(
     print(f"\npush-to-talk barge-in: the sink went quiet {stop_ms:.1f} ms after the press")
     assert stop_ms < 100
     assert [u["intent"]["type"] for u in listener.utterances()] == ["dispatch"]
+
+
+def test_a_remote_microphone_hears_its_answers_and_alerts_here(
+    sink: VirtualMic,  # noqa: F811
+    recorder: Recorder,  # noqa: F811
+    transcriber: WhisperTranscriber,
+    tmp_path: Path,
+) -> None:
+    """`listen --remote` from the rig's microphone: the server hears and acts, this client
+    speaks its replies and the job's alert into the sink, and the server never hears them."""
+    repo = make_repo(tmp_path / "repo")
+    agents = {"infra": {"kind": "shell", "repo": repo,
+                        "commands": {"restart the server": "echo server restarted"}}}
+    settings = serve_settings(tmp_path / "server", agents=agents, alerts={"poll_s": 0.2})
+    with (
+        tempfile.TemporaryDirectory(prefix="vd-", dir="/tmp") as control_dir,
+        running_server(settings, transcriber, run_jobs=True) as url,
+    ):
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[listen]\ndevice = "pulse"\ncontrol_socket = "{control_dir}/c.sock"\n'
+            '[speech]\noutput_device = "pulse"\n'
+        )
+        client = LiveProcess(["--remote", url], tmp_path, config, speak=True)
+        client.wait_for(lambda e: e.get("type") == "ready", timeout=60)
+        sink.play(FIXTURES / "status_job.wav")
+        said = client.wait_index(lambda e: e.get("type") == "speaking", 0, 60)
+        time.sleep(2.5)  # "There is no job 12." plays out, and its echo tail
+        sink.play(FIXTURES / "infra_restart.wav")
+        client.wait_index(
+            lambda e: e.get("type") == "speaking" and "finished" in str(e.get("text")),
+            said + 1, 60,
+        )
+        time.sleep(5.0)  # the alert plays out before the stream ends
+        assert client.stop() == 0, client.stderr()
+    finals = [e for e in client.events if e.get("type") == "final"]
+    assert [f["intent"]["type"] for f in finals] == ["status", "dispatch"], finals
+    alerts = [e for e in client.events if e.get("type") == "alert"]
+    assert alerts and alerts[0]["text"].startswith("Job 1, infra, finished")
+    recording = heard_back(transcriber, recorder.pcm)
+    assert re.search(r"no job (12|twelve)", recording), recording
+    assert "finished" in recording, recording

@@ -184,7 +184,7 @@ def listen(
         refuse_local_only(dry_run, no_run, wake_word)
         remote_options = RemoteOptions(
             remote, token, file, fast, ptt, settings.listen.partials == "on", as_json, stats,
-            control_path(settings),
+            control_path(settings), speech=None if silent else settings.speech,
         )
         device_spec = device or settings.listen.device
         raise typer.Exit(listen_remote(remote_options, settings.vad.frame_ms, device_spec))

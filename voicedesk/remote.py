@@ -2,6 +2,8 @@
 
 The server hears and acts; this client sends PCM and push-to-talk changes (terminal keys,
 `voicedesk ptt ...`) in order and prints what comes back (protocol: voicedesk.api.stream).
+From a microphone it also speaks the server's replies and alerts here, muting what it sends
+while it speaks, as a local listener does (voicedesk.talkback).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from voicedesk.api.auth import TOKEN_ENV
 from voicedesk.audio.capture import InputDevice, MicrophoneSource
 from voicedesk.audio.framing import frame_bytes
 from voicedesk.cli_display import err, show_event
+from voicedesk.config import SpeechSettings
 from voicedesk.errors import VoicedeskError
 from voicedesk.live import LiveEvent
 from voicedesk.remote_display import Display
-from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH
+from voicedesk.talkback import Talkback
+from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH, AudioFrame, Reply
 
 CHUNK_BYTES = frame_bytes(30)
 """A file goes in 30 ms messages (smaller where the server's cap is smaller)."""
@@ -63,6 +67,7 @@ class RemoteOptions:
     as_json: bool
     stats: bool
     control_path: Path
+    speech: SpeechSettings | None = None
 
 
 def refuse_local_only(dry_run: bool, no_run: bool, wake_word: str | None) -> None:
@@ -135,6 +140,8 @@ class RemoteClient:
         self.cap, self.done_timeout = CHUNK_BYTES, DONE_TIMEOUT_S
         self.failure: VoicedeskError | None = None  # the microphone's, raised after done
         self._queue: asyncio.Queue[bytes | str | None] = asyncio.Queue()
+        self.talkback = Talkback(None, "mute")
+        self._talking = False
 
     async def run(self, source: bytes | InputDevice) -> None:
         """Stream the PCM or the device to its end; every failure is a VoicedeskError."""
@@ -152,6 +159,7 @@ class RemoteClient:
             async with AsyncExitStack() as stack:
                 if isinstance(source, InputDevice):
                     await self._enter_controls(stack)
+                    self._enter_voice(stack)
                 ws = await self._connect()
                 stack.push_async_callback(ws.close)
                 ready = await self._ready(ws)
@@ -207,10 +215,13 @@ class RemoteClient:
         from voicedesk.audio.control import ControlServer
         from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys
 
-        ptt = PushToTalk(lambda talking: self._queue.put_nowait(PTT_START if talking else PTT_STOP))
+        ptt = PushToTalk(self._set_talking)
 
         def handle(line: str) -> str:
-            """Push-to-talk commands from `voicedesk ptt`; hands-free says so."""
+            """Push-to-talk commands from `voicedesk ptt`; hands-free says so; hush."""
+            if line.strip().lower() == "hush":
+                self.talkback.user_started()
+                return "ok hushed"
             if not self.options.push_to_talk and line.strip().lower().startswith("ptt"):
                 return "error: this listener is hands-free; start it with --ptt"
             return ptt.handle_command(line)
@@ -218,13 +229,32 @@ class RemoteClient:
         def on_key(key: str) -> None:
             """Space or enter toggles talking; q stops."""
             if key in PTT_KEYS:
-                ptt.toggle()
+                ptt.toggle() if self.options.push_to_talk else self.talkback.user_started()
             elif key.lower() == "q":
                 self.stop.set()
 
         await stack.enter_async_context(ControlServer(self.options.control_path, handle))
-        if self.options.push_to_talk and sys.stdin.isatty():
+        if sys.stdin.isatty():
             await stack.enter_async_context(TerminalKeys(on_key))
+
+    def _set_talking(self, talking: bool) -> None:
+        """Push-to-talk pressed (stopping the voice) or released: tell the server, in order."""
+        if talking:
+            self.talkback.user_started()
+        self._talking = talking
+        self._queue.put_nowait(PTT_START if talking else PTT_STOP)
+
+    def _enter_voice(self, stack: AsyncExitStack) -> None:
+        """Speak replies and alerts here, if `[speech]` says so and a device can play."""
+        speech = self.options.speech
+        if speech is None:
+            return
+        from voicedesk.speech.speaker import make_speaker
+
+        speaker = make_speaker(speech)
+        stack.callback(speaker.close)
+        if not speaker.silent:
+            self.talkback = Talkback(speaker, speech.while_speaking)
 
     async def _start(self, stack: AsyncExitStack, source: bytes | InputDevice) -> Task[None]:
         """Start queueing the file's audio, or open the microphone and queue its frames."""
@@ -269,11 +299,31 @@ class RemoteClient:
 
         try:
             async for frame in until_stopped(mic, self.stop):
-                self._queue.put_nowait(frame.pcm)
+                heard = self._hear(frame)
+                self._queue.put_nowait(heard.pcm)
         except VoicedeskError as exc:
             self.failure = exc
         finally:
             self._queue.put_nowait(None)
+
+    def _hear(self, frame: AudioFrame) -> AudioFrame:
+        """What the server may hear of a frame: silence while this client's voice may be in it."""
+        return self.talkback.hear(frame, asyncio.get_running_loop().time(), self._talking)
+
+    def _speak(self, message: dict[str, Any]) -> None:
+        """Speak a reply, or an alert the server says to speak; say when it starts to sound."""
+        kind, text = message.get("type"), str(message.get("text", ""))
+        if kind != "reply" and not (kind == "alert" and message.get("speak")):
+            return
+        loop = asyncio.get_running_loop()
+        spoken = {"type": "speaking", "text": text, "local": True}
+
+        def started(index: int, at: float) -> None:
+            """The line began to sound (called from the voice's thread)."""
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.display.show, spoken)
+
+        self.talkback.reply(Reply(text, "notice"), self._talking, started)
 
     def _report_overflow(self, mic: MicrophoneSource) -> None:
         """Say so if audio was lost before it could be sent."""
@@ -316,6 +366,7 @@ class RemoteClient:
             async for data in ws:
                 if (message := _parse(data)) is not None:
                     self.display.show(message)
+                    self._speak(message)
                     done = done or message.get("type") == "done"
         if not done or ws.close_code not in (1000, 1006, None):  # 1006: lost after done
             raise VoicedeskError(_closed(ws))

@@ -9,7 +9,7 @@ from rich.markup import escape
 from voicedesk.cli_display import err, json_line, out, show_event, span
 from voicedesk.live import EventKind, LiveEvent
 
-_SHOWN = ("talking", "partial", "ignored", "notice")
+_SHOWN = ("talking", "partial", "ignored", "notice", "alert")
 """Server messages shown as the local listener shows its own events."""
 
 
@@ -25,6 +25,8 @@ class Display:
     def show(self, message: dict[str, Any]) -> None:
         """Print one server message (ready, idle and done only as JSON lines)."""
         kind, text = str(message.get("type")), str(message.get("text", ""))
+        if kind == "alert" and message.get("show") is False:
+            return
         if kind == "final" and isinstance(message.get("timings_ms"), dict):
             self.timings.append(message["timings_ms"])
         if self.as_json:

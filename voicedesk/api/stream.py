@@ -5,7 +5,8 @@ number of bytes) and JSON text messages: `{"type": "ptt_start"}`, `{"type": "ptt
 (push-to-talk mode), `{"type": "end"}` (finish what was said, then close). The server sends
 JSON: ready, talking, idle, partial, final (a heard command: the JSON contract plus action
 and reply), reply (also for notices the console raised, such as a read-back that timed out),
-ignored, notice, error, and done before it closes.
+alert (the service's alerts, with `text`, `kind`, `show` and `speak`), ignored, notice,
+error, and done before it closes.
 
 With push-to-talk, send all of a take's audio before `ptt_stop`: the release closes the
 utterance at once, and audio after it starts the silence before the next take. A partial
@@ -58,6 +59,7 @@ class AudioStream:
     async def run(self) -> None:
         """Receive until the client ends or breaks the stream; finish; say done; close."""
         sender = asyncio.create_task(self._send())
+        alerts = asyncio.create_task(self._forward_alerts())
         listening = asyncio.create_task(self.listener.run(self._frame_source()))
         mode = "push_to_talk" if self.push_to_talk else "hands_free"
         self._outgoing.put_nowait({"type": "ready", "mode": mode, "sample_rate": SAMPLE_RATE,
@@ -72,6 +74,7 @@ class AudioStream:
             except Exception as exc:  # a bug in one stream must not leave its tasks hanging
                 log.exception("audio stream failed")
                 closing = (1011, f"internal error: {type(exc).__name__}")
+            alerts.cancel()
             if closing is not None:
                 code, reason = closing
                 self._outgoing.put_nowait({"type": "done", "code": code, "reason": reason})
@@ -159,6 +162,17 @@ class AudioStream:
             reply = {"text": event.reply.text, "kind": event.reply.kind}
             self._outgoing.put_nowait({"type": "reply", **reply})
             broker.publish("reply", {**reply, "source": "ws"})
+
+    async def _forward_alerts(self) -> None:
+        """Pass the service's alerts to this client (a remote microphone speaks them)."""
+        queue = self.svc.broker.subscribe()
+        try:
+            while True:
+                name, data = await queue.get()
+                if name == "alert":
+                    self._outgoing.put_nowait({**data, "type": "alert"})
+        finally:
+            self.svc.broker.unsubscribe(queue)
 
     async def _send(self) -> None:
         """Send queued messages in order until told to stop; a gone client is not an error."""

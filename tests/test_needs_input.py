@@ -325,3 +325,29 @@ def test_research_ask_user_bad_input_and_cancel(
     [question] = Questions(store).for_job(job.id)
     assert (question.prompt, question.status) == ("Small or large?", "closed")
     assert len(fake.requests) == 2
+
+
+def test_no_answer_in_time_is_a_no_and_the_job_goes_on(
+    home: Path, store: Store, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody answers within answer_timeout_s: the question closes, Claude is told to carry on
+    without the command, and the job ends rather than waiting for its own timeout."""
+    agents = {"frontend": {**coders(repo, "frontend")["frontend"], "answer_timeout_s": 1.0}}
+    settings = make_settings(tmp_path, agents)
+    job = store.create_job("frontend", "write out.txt")
+
+    async def nobody() -> Question:
+        """Wait for the question and say nothing."""
+        return await first_question(store, "frontend")
+
+    with FakeAnthropic(agent_script(tool_use("Bash", BASH))) as fake:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        question = drive(settings, store, [job.id], nobody)
+        [result] = tool_results(fake)
+    closed = Questions(store).get(question.id)
+    assert closed is not None and (closed.status, closed.answer) == ("closed", None)
+    assert result["is_error"] is True and "did not answer in time" in json.dumps(result)
+    ended = store.job(job.id)
+    assert ended is not None and ended.status == "done"
+    assert not (expected_worktree(repo, tmp_path, job) / "out.txt").exists()
+    assert any("no answer to question" in e.message for e in store.events(job.id))

@@ -97,6 +97,7 @@ class AgentSettings(_Section):
     max_budget_usd: float = Field(2.0, gt=0.0)
     max_tokens: int = Field(4096, ge=16, le=128_000)
     followup_window_s: float = Field(600.0, ge=0.0)
+    answer_timeout_s: float = Field(600.0, gt=0.0)
 
     @field_validator("aliases")
     @classmethod

@@ -11,6 +11,7 @@ runs before this callback, so a guard denial is never put to the user.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,10 @@ def permission_prompt(tool: str, tool_input: dict[str, Any], worktree: Path | No
     return f"may it {verb} {shorten(detail, PROMPT_CHARS)}?".replace("  ", " ")
 
 
+NO_ANSWER = "The user did not answer in time: carry on without this, or finish and say why."
+"""What Claude Code is told when a question times out."""
+
+
 class _Asker:
     """Asks one job's questions and waits for their answers."""
 
@@ -60,13 +65,20 @@ class _Asker:
         self.context, self.worktree, self.poll_s = context, worktree, poll_s
         self.questions = Questions(context.store)
 
-    async def ask(self, kind: QuestionKind, prompt: str) -> str:
-        """Ask, report that the job waits, and return the answer; a cancelled wait closes it."""
+    async def ask(self, kind: QuestionKind, prompt: str) -> str | None:
+        """Ask, report that the job waits, and return the answer (None: none came in the
+        agent's answer_timeout_s); a cancelled or timed-out wait closes the question."""
         job = self.context.job
         question = self.questions.ask(job.id, self.context.agent, kind, prompt)
         self.context.emit("note", f"waiting for the user's answer (question {question.id})")
+        timeout = self.context.settings.answer_timeout_s
         try:
-            answered = await self.questions.wait(question.id, self.poll_s)
+            async with asyncio.timeout(timeout):
+                answered = await self.questions.wait(question.id, self.poll_s)
+        except TimeoutError:
+            self.questions.close(question.id)
+            self.context.emit("note", f"no answer to question {question.id} in {timeout:g} s")
+            return None
         except BaseException:
             self.questions.close(question.id)
             raise
@@ -86,8 +98,11 @@ class _Asker:
     async def permit(self, tool: str, tool_input: dict[str, Any]) -> PermissionResult:
         """Ask whether the tool may run; allow or deny per the answer."""
         answer = await self.ask("permission", permission_prompt(tool, tool_input, self.worktree))
-        decision = permission_decision(answer)
         shown = describe_tool(tool, tool_input, self.worktree)
+        if answer is None:
+            self.context.emit("denied", f"no answer about {shown}")
+            return PermissionResultDeny(message=NO_ANSWER)
+        decision = permission_decision(answer)
         if decision.allow:
             self.context.emit("note", f"the user allowed {shown}")
             return PermissionResultAllow()
@@ -103,6 +118,8 @@ class _Asker:
             labels = [str(option.get("label", "")) for option in item.get("options") or []
                       if isinstance(option, dict) and option.get("label")]
             said = await self.ask("question", question_prompt(item["question"], labels))
+            if said is None:
+                return PermissionResultDeny(message=NO_ANSWER)
             answers[item["question"]] = choose_option(said, labels)
         if not answers:
             return PermissionResultDeny(message="AskUserQuestion had no question to ask")

@@ -6,6 +6,7 @@ user's spoken answer ("research, use the small model") comes back as the tool re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -43,8 +44,13 @@ async def ask_user(context: JobContext, args: dict[str, Any], poll_s: float = PO
     questions = Questions(context.store)
     asked = questions.ask(context.job.id, context.agent, "question", prompt)
     context.emit("note", f"waiting for the user's answer (question {asked.id})")
+    timeout = context.settings.answer_timeout_s
     try:
-        answered = await questions.wait(asked.id, poll_s)
+        async with asyncio.timeout(timeout):
+            answered = await questions.wait(asked.id, poll_s)
+    except TimeoutError:
+        questions.close(asked.id)
+        return f"the user did not answer within {timeout:g} s: carry on without it", True
     except AgentError as exc:
         return str(exc), True
     except BaseException:

@@ -12,7 +12,13 @@ import pytest
 from agent_helpers import make_repo
 from playwright.sync_api import Browser, Page, expect
 from serve_helpers import running_server, serve_settings
-from test_web_page import browser, fake_mic, no_token_env, open_page  # noqa: F401  (fixtures)
+from test_web_page import (  # noqa: F401  (fixtures)
+    ARTIFACTS,
+    browser,
+    fake_mic,
+    no_token_env,
+    open_page,
+)
 
 from voicedesk.agents.questions import Questions
 from voicedesk.store import Store
@@ -98,6 +104,8 @@ def test_an_agent_waiting_for_an_answer_is_answered_from_the_page(
         asked = Questions(store).ask(1, "frontend", "permission", "may it run: npm test?")
         alert = page.locator("#transcript li.alert.kind-needs_input")
         expect(alert).to_contain_text("may it run: npm test")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web_page_needs_input.png"))
         alert.get_by_role("button", name="Allow").click()
         expect(page.locator("#transcript li.reply").first).to_have_text(
             re.compile("Told frontend: yes")

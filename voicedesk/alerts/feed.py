@@ -4,7 +4,7 @@ store side that turns them into `alerts` rows exactly once, whichever process co
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import replace
 
 from voicedesk.alerts.texts import agent_title, capped, clause, needs_you, number, seconds
 from voicedesk.store import Store
@@ -24,23 +24,8 @@ _BATCH = 500
 _MAX_BATCHES = 20  # at most 10 000 events per collect(); the rest on the next call
 
 
-@dataclass(frozen=True)
-class AlertDraft:
-    """An alert before it is stored: everything but the id."""
-
-    key: str
-    at: float
-    kind: str
-    text: str
-    job_id: int | None = None
-    experiment_id: int | None = None
-    agent: str | None = None
-    details: str = ""
-
-    def stored(self, alert_id: int) -> Alert:
-        """The alert as stored under `alert_id`."""
-        return Alert(alert_id, self.key, self.at, self.kind, self.text, self.job_id,
-                     self.experiment_id, self.agent, self.details)
+UNSTORED = 0
+"""The id of an alert not yet stored (a draft); the store gives it its own."""
 
 
 def job_details(job: Job, outcome: str | None = None, label: str = "Result") -> str:
@@ -56,26 +41,26 @@ def job_details(job: Job, outcome: str | None = None, label: str = "Result") -> 
     return " ".join(parts)
 
 
-def _ended(event: JobEvent, job: Job, kind: str, verb: str, detail: str) -> AlertDraft:
+def _ended(event: JobEvent, job: Job, kind: str, verb: str, detail: str) -> Alert:
     """The alert of a job that finished (`verb` 'finished' or 'failed')."""
     short = clause(detail)
     text = f"Job {job.id}, {job.agent}, {verb}: {short}." if short else (
         f"Job {job.id}, {job.agent}, {verb}.")
     key = f"job:{job.id}:{'done' if kind == 'job_done' else 'failed'}"
     label = "Result" if kind == "job_done" else "Error"
-    return AlertDraft(key, event.at, kind, text, job.id, None, job.agent,
-                      job_details(job, detail or None, label))
+    return Alert(UNSTORED, key, event.at, kind, text, job.id, None, job.agent,
+                 job_details(job, detail or None, label))
 
 
-def alert_for_event(event: JobEvent, job: Job, ask: str = "question") -> AlertDraft | None:
+def alert_for_event(event: JobEvent, job: Job, ask: str = "question") -> Alert | None:
     """The alert a job event raises: done, failed, or a question (or, `ask`, a permission
     request) for the user; else None."""
     if event.kind == "needs_input":
         text = needs_you(job.agent, job.id, event.message, ask)
         details = (f"{agent_title(job.agent)} is waiting on job {job.id}"
                    f" ({capped(job.task, 300).rstrip('.')}): {capped(event.message)}")
-        return AlertDraft(f"job:{job.id}:input:{event.id}", event.at, "needs_input", text,
-                          job.id, None, job.agent, details)
+        return Alert(UNSTORED, f"job:{job.id}:input:{event.id}", event.at, "needs_input",
+                     text, job.id, None, job.agent, details)
     if event.kind != "status":
         return None
     status, _, detail = event.message.partition(":")
@@ -103,7 +88,7 @@ def experiment_details(exp: Experiment, previous_best: float | None = None) -> s
     return " ".join(parts)
 
 
-def alert_for_experiment(exp: Experiment, previous_best: float | None) -> AlertDraft | None:
+def alert_for_experiment(exp: Experiment, previous_best: float | None) -> Alert | None:
     """'Experiment 4 is a new best: val_bpb 0.9405, down from 0.9605.' for a kept result."""
     if exp.status != "keep" or exp.metric_value is None:
         return None
@@ -115,8 +100,8 @@ def alert_for_experiment(exp: Experiment, previous_best: float | None) -> AlertD
         than = f"{way} from {number(previous_best)}"
     text = f"Experiment {exp.id} is a new best: {metric} {number(value)}, {than}."
     at = exp.finished_at or exp.updated_at or exp.created_at
-    return AlertDraft(f"experiment:{exp.id}:best", at, "experiment_best", text, None, exp.id,
-                      None, experiment_details(exp, previous_best))
+    return Alert(UNSTORED, f"experiment:{exp.id}:best", at, "experiment_best", text, None,
+                 exp.id, None, experiment_details(exp, previous_best))
 
 
 def _alert(row: sqlite3.Row) -> Alert:
@@ -138,7 +123,7 @@ class AlertFeed:
             return []  # the common case: no write lock taken, nothing written
         with self.store.transaction() as db:
             cursor = int(_mark(db, EVENT_CURSOR) or 0)
-            drafts: list[AlertDraft] = []
+            drafts: list[Alert] = []
             for _ in range(_MAX_BATCHES):
                 events = self.store.events_since(cursor, _BATCH)
                 for event in events:
@@ -164,7 +149,7 @@ class AlertFeed:
             (self.mark(ALERTS_SINCE) or 0.0,),
         ))
 
-    def _experiment_drafts(self, db: sqlite3.Connection) -> list[AlertDraft]:
+    def _experiment_drafts(self, db: sqlite3.Connection) -> list[Alert]:
         """Alerts for kept experiments finished since alerts began that have none yet."""
         since = _mark(db, ALERTS_SINCE) or 0.0
         rows = db.execute(
@@ -215,7 +200,7 @@ def _set_mark(db: sqlite3.Connection, name: str, value: float) -> None:
     )
 
 
-def _insert(db: sqlite3.Connection, draft: AlertDraft) -> Alert | None:
+def _insert(db: sqlite3.Connection, draft: Alert) -> Alert | None:
     """Store a draft unless its key is already there; the stored alert, or None."""
     cursor = db.execute(
         "INSERT OR IGNORE INTO alerts (key, at, kind, text, job_id, experiment_id, agent,"
@@ -223,7 +208,8 @@ def _insert(db: sqlite3.Connection, draft: AlertDraft) -> Alert | None:
         (draft.key, draft.at, draft.kind, draft.text, draft.job_id, draft.experiment_id,
          draft.agent, draft.details),
     )
-    return draft.stored(int(cursor.lastrowid or 0)) if cursor.rowcount == 1 else None
+    stored = replace(draft, id=int(cursor.lastrowid or 0))
+    return stored if cursor.rowcount == 1 else None
 
 
 def _ask(db: sqlite3.Connection, event: JobEvent) -> str:

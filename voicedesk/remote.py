@@ -213,18 +213,12 @@ class RemoteClient:
     async def _enter_controls(self, stack: AsyncExitStack) -> None:
         """The control socket and, for push-to-talk on a terminal, the keys."""
         from voicedesk.audio.control import ControlServer
-        from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys
+        from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys, control_handler
 
         ptt = PushToTalk(self._set_talking)
-
-        def handle(line: str) -> str:
-            """Push-to-talk commands from `voicedesk ptt`; hands-free says so; hush."""
-            if line.strip().lower() == "hush":
-                self.talkback.user_started()
-                return "ok hushed"
-            if not self.options.push_to_talk and line.strip().lower().startswith("ptt"):
-                return "error: this listener is hands-free; start it with --ptt"
-            return ptt.handle_command(line)
+        handle = control_handler(
+            ptt, self.options.push_to_talk, lambda: self.talkback.user_started(), "--ptt"
+        )
 
         def on_key(key: str) -> None:
             """Space or enter toggles talking; q stops."""

@@ -16,7 +16,7 @@ from voicedesk.alerts.policy import Routing
 from voicedesk.alerts.watcher import AlertWatcher
 from voicedesk.audio.capture import InputDevice, MicrophoneSource
 from voicedesk.audio.control import ControlServer
-from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys
+from voicedesk.audio.ptt import PTT_KEYS, PushToTalk, TerminalKeys, control_handler
 from voicedesk.config import Settings
 from voicedesk.live import LiveEvent, LiveListener
 from voicedesk.speech.speaker import make_speaker
@@ -56,23 +56,6 @@ async def until_stopped(
                 return
     finally:
         stopping.cancel()
-
-
-def _control_handler(
-    ptt: PushToTalk, push_to_talk: bool, hush: Callable[[], None]
-) -> Callable[[str], str]:
-    """What the control socket does with one line."""
-
-    def handle(line: str) -> str:
-        """Push-to-talk commands reach the listener; hands-free says so; hush stops speech."""
-        if line.strip().lower() == "hush":
-            hush()
-            return "ok hushed"
-        if not push_to_talk and line.strip().lower().startswith("ptt"):
-            return "error: this listener is hands-free; start it with `voicedesk listen --ptt`"
-        return ptt.handle_command(line)
-
-    return handle
 
 
 def _alerts(settings: Settings, store: Store, listener: LiveListener) -> AlertWatcher:
@@ -127,7 +110,7 @@ async def run_session(
         async with AsyncExitStack() as stack:
             if voice is not None:
                 stack.callback(voice.close)
-            handler = _control_handler(ptt, options.push_to_talk, hush)
+            handler = control_handler(ptt, options.push_to_talk, hush, "`voicedesk listen --ptt`")
             await stack.enter_async_context(ControlServer(options.control_path, handler))
             mic = await stack.enter_async_context(
                 MicrophoneSource(device, settings.vad.frame_ms)

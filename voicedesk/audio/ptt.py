@@ -84,6 +84,25 @@ class PushToTalk:
         return "ok talking" if action() else "ok idle"
 
 
+def control_handler(
+    ptt: PushToTalk, push_to_talk: bool, hush: Callable[[], None], restart_hint: str
+) -> Callable[[str], str]:
+    """What a listener's control socket does with one line: push-to-talk commands (refused,
+    naming `restart_hint`, when it is hands-free) and `hush` (stop speaking) in either mode."""
+
+    def handle(line: str) -> str:
+        """One control line, answered."""
+        command = line.strip().lower()
+        if command == "hush":
+            hush()
+            return "ok hushed"
+        if not push_to_talk and command.startswith("ptt"):
+            return f"error: this listener is hands-free; start it with {restart_hint}"
+        return ptt.handle_command(line)
+
+    return handle
+
+
 def split_keys(text: str) -> list[str]:
     """Cut typed text into keys: single characters, escape sequences kept whole."""
     keys: list[str] = []

@@ -21,7 +21,7 @@ from voicedesk.audio.control import (
     send_control,
     send_control_sync,
 )
-from voicedesk.audio.ptt import PushToTalk, TerminalKeys, split_keys
+from voicedesk.audio.ptt import PushToTalk, TerminalKeys, control_handler, split_keys
 from voicedesk.errors import VoicedeskError
 
 T = TypeVar("T")
@@ -415,3 +415,16 @@ def test_terminal_keys_report_hang_up() -> None:
         assert hung_up == [True]
     finally:
         os.close(slave)
+
+
+def test_control_handler_hushes_in_either_mode_and_refuses_ptt_hands_free() -> None:
+    hushed: list[bool] = []
+    changes: list[bool] = []
+    ptt = PushToTalk(on_change=changes.append)
+    hands_free = control_handler(ptt, False, lambda: hushed.append(True), "--ptt")
+    assert hands_free(" HUSH \n") == "ok hushed" and hushed == [True]
+    assert hands_free("ptt start") == "error: this listener is hands-free; start it with --ptt"
+    assert changes == []
+    held = control_handler(ptt, True, lambda: hushed.append(True), "--ptt")
+    assert held("ptt start") == "ok talking" and changes == [True]
+    assert held("hush") == "ok hushed" and hushed == [True, True]

@@ -1,0 +1,1 @@
+"""voicedesk's benchmark harness: `python -m benchmarks [SUITE...]`."""

@@ -11,7 +11,7 @@ from pulse import VirtualMic, pulse_unavailable_reason
 
 from voicedesk.config import Settings
 from voicedesk.stt.vocabulary import build_vocabulary
-from voicedesk.stt.whisper import WhisperTranscriber
+from voicedesk.stt.whisper import WhisperTranscriber, command_reader
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 """The committed audio fixtures that scripts/make_fixtures.sh writes."""
@@ -25,10 +25,12 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def transcriber() -> WhisperTranscriber:
-    """The real tiny.en model with the default agents' vocabulary, loaded once per session."""
+    """The real tiny.en model with the default agents' vocabulary and the n-best reader, as
+    `load_transcriber` builds it, loaded once per session."""
     settings = Settings()
     return WhisperTranscriber(
-        settings.stt, build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
+        settings.stt, build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary),
+        reader=command_reader(settings),
     )
 
 

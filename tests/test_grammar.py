@@ -330,3 +330,18 @@ def test_tokenize_marks_pauses_and_keeps_spelling() -> None:
     assert [t.word for t in tokens] == ["research", "compare", "yesterday's", "runs", "now"]
     assert [t.pause for t in tokens] == [True, False, False, True, False]
     assert tokens[0].raw == "Research."
+
+
+@pytest.mark.parametrize("text", [
+    "How is the measure change in doing?", "How's the mystery agent doing?",
+])
+def test_how_is_something_that_names_no_agent_is_not_an_overview(text: str) -> None:
+    assert parse_command(text, AGENTS).type == "unknown"
+
+
+@pytest.mark.parametrize("text", [
+    "How is it going?", "How are things going?", "How is everything going?",
+    "How are the jobs doing?", "What is going on?",
+])
+def test_how_is_everything_going_is_still_an_overview(text: str) -> None:
+    assert parse_command(text, AGENTS) == Intent("status")

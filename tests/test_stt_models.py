@@ -72,6 +72,17 @@ def test_vocabulary_names_every_agent_alias_and_command_word() -> None:
     assert "autoresearch" in vocab.prompt
 
 
+def test_the_phrase_prompt_speaks_every_agent_in_an_addressing_form() -> None:
+    agents = {"frontend": (), "backend": (), "infra": (), "research": (), "docs": ()}
+    phrases = build_vocabulary(agents).phrases
+    assert phrases.startswith("Voice commands to the frontend, backend, infra, research and docs")
+    body = phrases.split("agents. ", 1)[1]
+    for name in agents:
+        assert f"{name} agent" in body.lower() or body.startswith(name.capitalize())
+    assert "Give me a status update." in phrases and "What's running?" in phrases
+    assert build_vocabulary({}).phrases == ""
+
+
 def test_vocabulary_without_agents_still_has_command_words() -> None:
     vocab = build_vocabulary({})
     assert "agents" not in vocab.prompt and "leaderboard" in vocab.prompt

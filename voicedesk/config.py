@@ -36,6 +36,8 @@ class SttSettings(_Section):
     vocabulary: list[str] = Field(default_factory=list)
     use_prompt: bool = True
     use_hotwords: bool = False
+    hypotheses: int = Field(5, ge=1, le=20)
+    phrase_prompt: bool = True
 
 
 class VadSettings(_Section):
@@ -55,6 +57,7 @@ class IntentSettings(_Section):
 
     min_confidence: float = Field(0.75, ge=0.0, le=1.0)
     confirm_below: float = Field(0.9, ge=0.0, le=1.0)
+    hypothesis_margin: float = Field(0.3, ge=0.0, le=5.0)
 
 
 class ListenSettings(_Section):

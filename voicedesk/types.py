@@ -56,14 +56,27 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class Hypothesis:
+    """One decoding of an utterance: its text and its length-normalised log-probability."""
+
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """What the speech-to-text stage heard in one utterance."""
+    """What the speech-to-text stage heard in one utterance; `text` is the reading chosen.
+
+    `alternatives` holds the decoder's n-best hypotheses, best score first (empty when the
+    transcriber gives only one), so a later stage can choose the one that makes sense.
+    """
 
     text: str
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
     dropped: tuple[str, ...] = ()
     seconds: float = 0.0
+    alternatives: tuple[Hypothesis, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -293,10 +293,34 @@ def _agent_status(ctx: _Ctx) -> Intent | None:
     return Intent("status", agent=best.agent, confidence=best.confidence)
 
 
+_GENERIC_SUBJECTS = frozenset({"it", "everything", "everyone", "things", "stuff", "all", "work",
+                               "that", "this", "the", "everybody", "jobs", "agents"})
+"""Words that make "how is ... doing" a question about everything, not about one thing."""
+
+
+def _asks_about_something(ctx: _Ctx) -> bool:
+    """"how is/are [the] X doing" where X is a subject that named no agent ("the measure")."""
+    words = ctx.words
+    if not words or words[0] not in ("how", "how's", "hows"):
+        return False
+    start = 1 if words[0] != "how" else 2
+    subject = []
+    for word in words[start:]:
+        if word in _BUSY:
+            break
+        subject.append(word)
+    return bool(set(subject) - _GENERIC_SUBJECTS)
+
+
 def _overview(ctx: _Ctx) -> Intent | None:
-    """'status' in a short utterance, 'what's running', or 'show / list the jobs'."""
+    """'status' in a short utterance, 'what's running', or 'show / list the jobs'.
+
+    "How is the measure change doing?" is not an overview: it asks about something that
+    named no agent, so it stays unknown (with the name's near miss as its confidence).
+    """
     words = set(ctx.words)
     busy = ctx.question and (words & _BUSY or "going on" in " ".join(ctx.words))
+    busy = busy and not _asks_about_something(ctx)
     listing = ctx.words[0] in ("show", "list", "give") and words & {"jobs", "agents"}
     if ("status" in words and len(ctx.words) <= 8) or busy or listing:
         return Intent("status")

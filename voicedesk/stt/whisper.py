@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from voicedesk.config import Settings, SttSettings
 from voicedesk.errors import ModelError, TranscriptionError
+from voicedesk.stt.decoding import WINDOW_FRAMES, NBestDecoder
 from voicedesk.stt.models import ModelChoice, choose_model
 from voicedesk.stt.vocabulary import Vocabulary
-from voicedesk.types import Transcript
+from voicedesk.types import Hypothesis, Transcript
+
+_WINDOW_SAMPLES = WINDOW_FRAMES * 160
+"""The most 16 kHz samples the n-best path takes; a longer utterance is decoded in windows."""
+
+
+class Reader(Protocol):
+    """Chooses among hypotheses (voicedesk.intents.choice.Reader is the real one)."""
+
+    def choose(self, hypotheses: Sequence[Hypothesis]) -> Hypothesis | None:
+        """The hypothesis to act on."""
+        ...
+
+    def sure(self, hypotheses: Sequence[Hypothesis]) -> bool:
+        """Whether decoding can stop: the chosen reading needs nothing better."""
+        ...
 
 _ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
 
@@ -87,10 +104,18 @@ def load_whisper(choice: ModelChoice, cpu_threads: int) -> Any:
 class WhisperTranscriber:
     """Transcribes utterances with one faster-whisper model, biased toward the command words."""
 
-    def __init__(self, settings: SttSettings, vocabulary: Vocabulary, model: Any = None) -> None:
-        """Load the configured model (or use `model`) and keep the decoding options."""
+    def __init__(
+        self,
+        settings: SttSettings,
+        vocabulary: Vocabulary,
+        model: Any = None,
+        reader: Reader | None = None,
+    ) -> None:
+        """Load the configured model (or use `model`) and keep the decoding options; with a
+        `reader`, utterances are decoded n-best and the reader picks the text."""
         self.choice = choose_model(settings)
         self.model = model if model is not None else load_whisper(self.choice, settings.cpu_threads)
+        self.reader = reader
         self.short_decode_s: float | None = None  # set by warm_up
         self.guard = SegmentGuard(settings.no_speech_threshold, settings.logprob_threshold)
         self.options: dict[str, Any] = {
@@ -102,6 +127,13 @@ class WhisperTranscriber:
             "initial_prompt": vocabulary.prompt if settings.use_prompt else None,
             "hotwords": vocabulary.hotwords if settings.use_hotwords else None,
         }
+        prompts = [vocabulary.prompt if settings.use_prompt else None]
+        if settings.phrase_prompt and vocabulary.phrases:
+            prompts.append(vocabulary.phrases)
+        self.decoder = (
+            NBestDecoder(self.model, prompts, settings.beam_size, settings.hypotheses)
+            if reader is not None else None
+        )
 
     def warm_up(self) -> float:
         """Decode a second of silence twice so lazy setup is paid; the second decode's seconds."""
@@ -111,6 +143,8 @@ class WhisperTranscriber:
 
     def transcribe(self, pcm: bytes) -> Transcript:
         """Transcribe one utterance; segments that fail the guard are dropped, not returned."""
+        if self.decoder is not None and len(pcm) // 2 <= _WINDOW_SAMPLES:
+            return self._transcribe_nbest(pcm)
         began = time.perf_counter()
         try:
             segments, _info = self.model.transcribe(pcm_to_float(pcm), **self.options)
@@ -130,6 +164,28 @@ class WhisperTranscriber:
             no_speech_prob=max((s.no_speech_prob for s in decoded), default=1.0),
             dropped=tuple(dropped),
             seconds=time.perf_counter() - began,
+        )
+
+    def _transcribe_nbest(self, pcm: bytes) -> Transcript:
+        """One window decoded n-best; the reader chooses the text, the guard judges the best."""
+        assert self.decoder is not None and self.reader is not None
+        began = time.perf_counter()
+        try:
+            decoded = self.decoder.decode(pcm_to_float(pcm), self.reader.sure)
+        except Exception as exc:
+            raise TranscriptionError(f"transcription failed: {exc}") from None
+        hypotheses = decoded.hypotheses
+        best = hypotheses[0] if hypotheses else Hypothesis("", -10.0)
+        if not self.guard.keeps(best.text, decoded.no_speech_prob, best.score):
+            dropped = (best.text,) if best.text.strip() else ()
+            return Transcript(
+                text="", avg_logprob=best.score, no_speech_prob=decoded.no_speech_prob,
+                dropped=dropped, seconds=time.perf_counter() - began,
+            )
+        chosen = self.reader.choose(hypotheses) or best
+        return Transcript(
+            text=chosen.text, avg_logprob=chosen.score, no_speech_prob=decoded.no_speech_prob,
+            seconds=time.perf_counter() - began, alternatives=hypotheses,
         )
 
     @property
@@ -188,6 +244,23 @@ def load_transcriber(settings: Settings) -> WhisperTranscriber:
     from voicedesk.stt.vocabulary import build_vocabulary
 
     vocabulary = build_vocabulary(settings.agent_aliases(), settings.stt.vocabulary)
-    transcriber = WhisperTranscriber(settings.stt, vocabulary)
+    transcriber = WhisperTranscriber(settings.stt, vocabulary, reader=command_reader(settings))
     transcriber.warm_up()  # so the first command's timings are not the model's lazy setup
     return transcriber
+
+
+def command_reader(settings: Settings) -> Reader:
+    """The grammar-aware reader for this config's agents, thresholds and wake word."""
+    from voicedesk.intents.choice import Reader as CommandReader
+    from voicedesk.intents.wake import strip_wake_word
+
+    wake = settings.listen.wake_word
+    return CommandReader(
+        agents=settings.agent_aliases(),
+        min_confidence=settings.intents.min_confidence,
+        confirm_below=settings.intents.confirm_below,
+        margin=settings.intents.hypothesis_margin,
+        command_text=(lambda text: strip_wake_word(text, wake)) if wake else (
+            lambda text: text or None
+        ),
+    )

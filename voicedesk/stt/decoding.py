@@ -1,0 +1,106 @@
+"""N-best decoding of one short utterance: one encoder pass, then a beam search per prompt.
+
+faster-whisper's `transcribe()` returns only the best hypothesis. For a command, the second
+or third hypothesis is often the one that names a real agent ("Infra, bump ..." under
+"And for, bump ..."), so this module calls CTranslate2's `generate` directly with
+`num_hypotheses`, on the encoder output that all prompts share.
+
+The prompts form a cascade: the first prompt is always decoded; each later one only when
+`enough(hypotheses so far)` is False, so an utterance that already reads well pays nothing
+for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voicedesk.types import Hypothesis
+
+WINDOW_FRAMES = 3000
+"""Whisper's encoder window: 30 s of 10 ms mel frames, padded with zeros as faster-whisper does."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The n-best hypotheses of one utterance (best score first) and its no-speech probability."""
+
+    hypotheses: tuple[Hypothesis, ...]
+    no_speech_prob: float
+    prompts_used: int
+
+
+class NBestDecoder:
+    """Decodes 16 kHz float audio of at most 30 s into scored hypotheses with one loaded model."""
+
+    def __init__(
+        self, model: Any, prompts: Sequence[str | None], beam_size: int, hypotheses: int
+    ) -> None:
+        """Tokenise the prompts once; `hypotheses` per prompt (at most `beam_size`)."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self.model = model
+        self.tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
+        )
+        self.suppress = get_suppressed_tokens(self.tokenizer, [-1])
+        self.beam_size = max(beam_size, hypotheses)
+        self.hypotheses = hypotheses
+        self.prompts = [self._prompt_tokens(prompt) for prompt in (prompts or [None])]
+
+    def _prompt_tokens(self, prompt: str | None) -> list[int]:
+        """The decoder's start sequence for a text prompt, as faster-whisper builds it."""
+        previous = self.tokenizer.encode(" " + prompt.strip()) if prompt else []
+        tokens: list[int] = self.model.get_prompt(
+            self.tokenizer, previous, without_timestamps=True
+        )
+        return tokens
+
+    def encode(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Any:
+        """Log-mel features of the audio, padded to the 30 s window, through the encoder."""
+        features = self.model.feature_extractor(audio)[..., :-1]
+        width = features.shape[-1]
+        if width < WINDOW_FRAMES:
+            features = np.pad(features, ((0, 0), (0, WINDOW_FRAMES - width)))
+        return self.model.encode(features[:, :WINDOW_FRAMES])
+
+    def _generate(self, encoded: Any, prompt: list[int]) -> tuple[list[Hypothesis], float]:
+        """One beam search: its hypotheses and the no-speech probability."""
+        result = self.model.model.generate(
+            encoded, [prompt], beam_size=self.beam_size, num_hypotheses=self.hypotheses,
+            return_scores=True, return_no_speech_prob=True, max_length=448,
+            suppress_blank=True, suppress_tokens=self.suppress,
+        )[0]
+        found = [
+            Hypothesis(self.tokenizer.decode(ids).strip(), float(score))
+            for ids, score in zip(result.sequences_ids, result.scores, strict=True)
+        ]
+        return found, float(result.no_speech_prob)
+
+    def decode(
+        self,
+        audio: np.ndarray[Any, np.dtype[np.float32]],
+        enough: Callable[[Sequence[Hypothesis]], bool] = lambda _found: False,
+    ) -> Decoded:
+        """Every prompt's hypotheses until `enough` says so, merged: one per text, best first."""
+        encoded = self.encode(audio)
+        best: dict[str, Hypothesis] = {}
+        no_speech = 0.0
+        used = 0
+        for number, prompt in enumerate(self.prompts):
+            found, no_speech_here = self._generate(encoded, prompt)
+            no_speech = no_speech_here if number == 0 else no_speech
+            used += 1
+            for hypothesis in found:
+                held = best.get(hypothesis.text)
+                if held is None or hypothesis.score > held.score:
+                    best[hypothesis.text] = hypothesis
+            ranked = sorted(best.values(), key=lambda h: -h.score)
+            if enough(ranked):
+                break
+        ranked = sorted(best.values(), key=lambda h: -h.score)
+        return Decoded(tuple(ranked), no_speech, used)

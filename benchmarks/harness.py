@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicedesk.stats import percentile
+
+if TYPE_CHECKING:
+    from voicedesk.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root (benchmarks/ runs from a source checkout)."""
@@ -224,3 +228,34 @@ def write(
     json_path.write_text(json.dumps(body, indent=1) + "\n")
     md_path.write_text(markdown(results, about))
     return json_path, md_path
+
+
+def command(suite: str, ctx: Context, *extra: str, model: bool = True) -> str:
+    """The shell command that reproduces one suite with this context's size (and model)."""
+    parts = [suite]
+    if model:
+        parts += ["--model", ctx.model, "--device", ctx.device]
+    if model and ctx.compute_type != "auto":
+        parts += ["--compute-type", ctx.compute_type]
+    if ctx.smoke:
+        parts.append("--smoke")
+    return " ".join(["python -m benchmarks", *(shlex.quote(part) for part in (*parts, *extra))])
+
+
+def agents_config(folder: Path) -> Path | None:
+    """A labelled folder's agents.toml, or its parent's (the dev set keeps it one level up)."""
+    for candidate in (folder / "agents.toml", folder.parent / "agents.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def settings_for(ctx: Context, config: Path | None = None) -> Settings:
+    """voicedesk's settings for a suite: the defaults (or `config`) with the context's model."""
+    from voicedesk.config import Settings, load_settings
+
+    base = load_settings(config) if config is not None else Settings()
+    stt = base.stt.model_copy(
+        update={"model": ctx.model, "device": ctx.device, "compute_type": ctx.compute_type}
+    )
+    return base.model_copy(update={"stt": stt})

@@ -40,16 +40,22 @@ GOAL_OPS_S = 1000.0
 """The rate each of enqueue and claim should reach."""
 
 
-def timed(n: int, op: Callable[[int], object]) -> dict[str, float]:
-    """Run `op(i)` n times; latency percentiles (ms) and the rate (ops/s)."""
-    latencies = []
+def timed(
+    n: int, op: Callable[[int], object], latencies: list[float] | None = None
+) -> dict[str, float]:
+    """Run `op(i)` n times; latency percentiles (ms) and the rate (ops/s).
+
+    Each latency (ms, in run order) is also appended to `latencies` when one is given.
+    """
+    latencies = [] if latencies is None else latencies
+    first = len(latencies)
     start = time.perf_counter()
     for i in range(n):
         began = time.perf_counter()
         op(i)
         latencies.append((time.perf_counter() - began) * 1000)
     total = time.perf_counter() - start
-    latencies.sort()
+    latencies = sorted(latencies[first:])
     return {
         "ops": n, "seconds": round(total, 4), "ops_per_s": round(n / total, 1),
         "median_ms": round(statistics.median(latencies), 3),
@@ -73,17 +79,30 @@ def filesystem(path: Path) -> str:
     return kind
 
 
-def measure(n: int, folder: Path) -> dict[str, Any]:
-    """Submit n experiments, claim them all, and time the floors: a one-row commit, an fsync."""
+def measure(
+    n: int, folder: Path, latencies: dict[str, list[float]] | None = None
+) -> dict[str, Any]:
+    """Submit n experiments, claim them all, and time the floors: a one-row commit, an fsync.
+
+    With `latencies`, every op's latency (ms) goes into `latencies[op]` too (op: submit,
+    claim, one_row_transaction, fsync).
+    """
+    kept = latencies if latencies is not None else {}
+    for op in ("submit", "claim", "one_row_transaction", "fsync"):
+        kept.setdefault(op, [])
     store = Store(folder / "queue.db")
     try:
         synchronous = store.query("PRAGMA synchronous")[0][0]
         journal = store.query("PRAGMA journal_mode")[0][0]
         assert synchronous == 2, f"the store runs with synchronous={synchronous}, not FULL"
         ledger = Ledger(store, ExperimentSettings())
-        submit = timed(n, lambda i: ledger.submit(Submission(f"try idea {i}", "bench")))
+        submit = timed(
+            n, lambda i: ledger.submit(Submission(f"try idea {i}", "bench")), kept["submit"]
+        )
         claims: list[object] = []
-        claim = timed(n, lambda i: claims.append(ledger.claim("bench:1:abc", "0")))
+        claim = timed(
+            n, lambda i: claims.append(ledger.claim("bench:1:abc", "0")), kept["claim"]
+        )
         assert all(claims) and ledger.claim("bench:1:abc") is None, "a claim came back empty"
 
         with store.transaction() as db:
@@ -93,8 +112,10 @@ def measure(n: int, folder: Path) -> dict[str, Any]:
             with store.transaction() as db:
                 db.execute("INSERT INTO bench_probe VALUES (?)", (i,))
 
-        floor = timed(max(1, n // 3), one_row)
-        fsync_floor = timed(max(1, n // 3), lambda _: fsync_once(folder / "fsync.probe"))
+        floor = timed(max(1, n // 3), one_row, kept["one_row_transaction"])
+        fsync_floor = timed(
+            max(1, n // 3), lambda _: fsync_once(folder / "fsync.probe"), kept["fsync"]
+        )
     finally:
         store.close()
     return {

@@ -19,6 +19,10 @@
 #   wake_word.wav           "What is running?" (no wake word), 1.5 s, "Computer, show me the leaderboard."
 #   infra_restart.wav       "Infra, restart the server."
 #   what_did_i_miss.wav     "What did I miss?"
+#   labelled/               a small labelled command set for `python -m benchmarks accuracy`:
+#                           stream.wav (7 of the fixtures above back to back, under 20 s),
+#                           labels.tsv (the dev set's columns; `file` names the fixture) and
+#                           agents.toml (the agents the commands address)
 # and the demo voicedesk/data/sample_commands.wav: "Frontend, please add a dark mode toggle." /
 # "Tell the backend agent to fix the flaky login test." / "What's running right now?" /
 # "Queue an experiment with half the warmup.", 1.2 s apart.
@@ -134,6 +138,56 @@ done
 parts+=("$WORK/tail.wav")
 sox -R "${parts[@]}" "${OUT_FMT[@]}" "$FIX/multi_command.wav"
 cp "$tsv" "$FIX/multi_command.tsv"
+
+# --- a small labelled set: the dev set's layout, for `python -m benchmarks accuracy` --------
+# Built from the padded fixtures above (0.4 s of silence before each command, 0.7 s after),
+# so the span of each command in stream.wav follows from the pieces' lengths.
+LAB="$FIX/labelled"
+mkdir -p "$LAB"
+lab_rows=(
+    "l01|dispatch_frontend|Frontend, please add a dark mode toggle.|dispatch|frontend||please add a dark mode toggle|espeak:en-us"
+    "l02|status_job|What is the status of job twelve?|status||12||espeak:en-us"
+    "l03|cancel_job|Cancel job three.|cancel||3||espeak:en-us"
+    "l04|experiment|Queue an experiment with half the warmup.|experiment|||with half the warmup|espeak:en-us+m1"
+    "l05|infra_restart|Infra, restart the server.|dispatch|infra||restart the server|espeak:en-us"
+    "l06|what_did_i_miss|What did I miss?|standup||||espeak:en-us"
+    "l07|results|Show me the leaderboard.|results||||espeak:en-us"
+)
+printf 'id\ttext\ttype\tagent\tjob\ttask\tfile\tvoice\trate\tsnr_db\tstart\tend\n' \
+    >"$WORK/labels.tsv"
+lab_parts=()
+t=0
+for row in "${lab_rows[@]}"; do
+    IFS='|' read -r id name text type agent job task voice <<<"$row"
+    wav="$FIX/$name.wav"
+    dur="$(soxi -D "$wav")"
+    start="$(echo "$t + 0.4" | bc -l)"
+    end="$(echo "$t + $dur - 0.7" | bc -l)"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t../%s.wav\t%s\t\t\t%.3f\t%.3f\n' "$id" "$text" "$type" \
+        "$agent" "$job" "$task" "$name" "$voice" "$start" "$end" >>"$WORK/labels.tsv"
+    lab_parts+=("$wav")
+    t="$(echo "$t + $dur" | bc -l)"
+done
+sox -R "${lab_parts[@]}" "${OUT_FMT[@]}" "$LAB/stream.wav"
+cp "$WORK/labels.tsv" "$LAB/labels.tsv"
+cat >"$LAB/agents.toml" <<'TOML'
+# The agents the labelled set addresses (the same as the default config's): pass as --config.
+[agents.frontend]
+kind = "coding"
+aliases = ["web", "ui"]
+
+[agents.backend]
+kind = "coding"
+aliases = ["api", "server"]
+
+[agents.infra]
+kind = "shell"
+aliases = ["ops"]
+
+[agents.research]
+kind = "research"
+aliases = ["researcher"]
+TOML
 
 # --- no speech ------------------------------------------------------------------------------
 sox -R -n "${OUT_FMT[@]}" "$FIX/silence.wav" trim 0 2

@@ -22,7 +22,7 @@ except ImportError:  # a typer that uses click itself
 from pydantic import ValidationError
 from rich.markup import escape
 
-from voicedesk import cli_experiments, cli_jobs, cli_speech, cli_tools
+from voicedesk import cli_bench, cli_experiments, cli_jobs, cli_speech, cli_tools
 from voicedesk.agents.runner import ended_line
 from voicedesk.cli_display import err, out, show_event, show_heard
 from voicedesk.cli_options import (
@@ -252,6 +252,9 @@ app.command()(cli_jobs.job)
 app.add_typer(cli_experiments.experiments_app, name="experiments")
 app.command()(cli_experiments.submit)
 app.command()(cli_experiments.worker)
+app.command("bench", context_settings=cli_bench.CONTEXT_SETTINGS, add_help_option=False)(
+    cli_bench.bench
+)
 
 
 def main() -> None:

@@ -51,3 +51,14 @@ def test_the_transcriber_reads_the_chosen_hypothesis(
 def test_silence_is_still_nothing_on_the_nbest_path(transcriber: WhisperTranscriber) -> None:
     heard = transcriber.transcribe(bytes(32_000))
     assert heard.text == "" and heard.alternatives == ()
+
+
+def test_a_shorter_encoder_window_still_hears_the_command(
+    fixtures_dir: Path, transcriber: WhisperTranscriber
+) -> None:
+    audio = pcm_to_float(load_audio(fixtures_dir / "dispatch_frontend.wav"))
+    short = NBestDecoder(transcriber.model, ["Voice commands."], 5, 3, window_s=8.0)
+    assert short.window_frames == 800
+    assert "dark mode" in short.decode(audio).hypotheses[0].text.lower()
+    longer_than_window = NBestDecoder(transcriber.model, [None], 5, 1, window_s=1.0)
+    assert "dark mode" in longer_than_window.decode(audio).hypotheses[0].text.lower()

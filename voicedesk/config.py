@@ -38,6 +38,7 @@ class SttSettings(_Section):
     use_hotwords: bool = False
     hypotheses: int = Field(5, ge=1, le=20)
     phrase_prompt: bool = True
+    window_s: float = Field(30.0, ge=1.0, le=30.0)
 
 
 class VadSettings(_Section):

@@ -131,7 +131,9 @@ class WhisperTranscriber:
         if settings.phrase_prompt and vocabulary.phrases:
             prompts.append(vocabulary.phrases)
         self.decoder = (
-            NBestDecoder(self.model, prompts, settings.beam_size, settings.hypotheses)
+            NBestDecoder(
+                self.model, prompts, settings.beam_size, settings.hypotheses, settings.window_s
+            )
             if reader is not None else None
         )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import RESULTS, Context, SuiteResult, machine, markdown, write
+from voicedesk.errors import VoicedeskError
 
 SUITES = ("stt", "e2e", "vad", "accuracy", "service", "queue")
 """Every suite, in the order a full run takes them."""
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     progress_to_stderr()
-    ctx = context(args)
+    try:
+        ctx = context(args)
+    except VoicedeskError as exc:  # e.g. --device cuda where CTranslate2 has no CUDA
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
     results: list[SuiteResult] = []
     failed = False
     for name in args.suites or SUITES:

@@ -108,3 +108,19 @@ def test_pcm_to_float_scales_int16() -> None:
     pcm = (-32768).to_bytes(2, "little", signed=True) + (16384).to_bytes(2, "little")
     samples = pcm_to_float(pcm)
     assert samples.tolist() == [-1.0, 0.5]
+
+
+def test_cuda_without_a_cuda_build_says_what_to_do_on_each_architecture() -> None:
+    from voicedesk.stt.models import cuda_device_count, no_cuda_message, pick_device
+
+    arm = no_cuda_message("aarch64")
+    assert "aarch64" in arm and "CPU-only" in arm and "WITH_CUDA" in arm and "\n" not in arm
+    assert 'device = "cpu"' in no_cuda_message("x86_64") and "aarch64" not in no_cuda_message(
+        "x86_64"
+    )
+    if cuda_device_count() == 0:
+        with pytest.raises(ModelError, match="no CUDA"):
+            pick_device("cuda")
+        assert pick_device("auto") == "cpu"
+    else:
+        assert pick_device("cuda") == "cuda"

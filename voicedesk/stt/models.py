@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +46,29 @@ def cuda_device_count() -> int:
         return 0
 
 
+def no_cuda_message(machine: str) -> str:
+    """What to do when CUDA was asked for and CTranslate2 sees no GPU, for this architecture."""
+    if machine in ("aarch64", "arm64"):
+        return (
+            "stt.device = 'cuda', but this CTranslate2 has no CUDA build: PyPI's aarch64 "
+            "wheels are CPU-only (DGX Spark, GB200/GB300). Build CTranslate2 with "
+            "-DWITH_CUDA=ON -DWITH_CUDNN=ON and install its Python wheel into this venv "
+            "(see models/README.md), or set [stt] device = \"cpu\""
+        )
+    return (
+        "stt.device = 'cuda', but CTranslate2 sees no CUDA device: check nvidia-smi, the "
+        "driver and CUDA 12 with cuDNN 9 (pip install nvidia-cublas-cu12 "
+        "nvidia-cudnn-cu12), or set [stt] device = \"cpu\""
+    )
+
+
 def pick_device(wanted: str) -> str:
-    """`auto` is CUDA when CTranslate2 sees a GPU, else CPU; anything else is as given."""
-    if wanted != "auto":
-        return wanted
-    return "cuda" if cuda_device_count() > 0 else "cpu"
+    """`auto` is CUDA when CTranslate2 sees a GPU, else CPU; `cuda` with none is a ModelError."""
+    if wanted == "auto":
+        return "cuda" if cuda_device_count() > 0 else "cpu"
+    if wanted == "cuda" and cuda_device_count() == 0:
+        raise ModelError(no_cuda_message(platform.machine()))
+    return wanted
 
 
 def pick_compute_type(wanted: str, device: str) -> str:

@@ -123,3 +123,25 @@ def test_read_backs_and_expiries_are_in_the_audit_log(store: Store) -> None:
     assert responder.expire(100.0, "timer") is not None
     actions = [row["action"] for row in reversed(store.utterances())]
     assert actions == ["asked", "confirmed:cancelled", "rejected", "asked", "expired"]
+
+
+def test_words_whisper_was_unsure_of_are_read_back_before_they_reach_an_agent(
+    store: Store,
+) -> None:
+    from voicedesk.dialogue import doubt_heard
+
+    settings = Settings().intents
+    garbled = Intent("dispatch", agent="infra", task="rotate must aging so if it cuts")
+    doubted = doubt_heard(garbled, -0.75, settings)
+    assert doubted.confidence == pytest.approx(0.472, abs=0.001)
+    assert doubt_heard(garbled, -0.2, settings) == garbled  # a clear hearing stands
+    assert doubt_heard(Intent("status", job=3), -2.0, settings).confidence == 1.0
+    talk = dialogue(store)
+    [asked] = talk.handle(doubted, now=0.0)
+    assert asked.reply == (
+        "Did you mean: send infra: rotate must aging so if it cuts? Say yes or no."
+    )
+    assert store.jobs() == []
+    experiment = doubt_heard(Intent("experiment", task="net swap"), -0.9, settings)
+    [asked] = talk.handle(experiment, now=1.0)
+    assert asked.reply == "Did you mean: queue an experiment: net swap? Say yes or no."

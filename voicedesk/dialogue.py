@@ -2,7 +2,8 @@
 
 High-impact intents (cancelling, dispatching to an agent whose config says `confirm = true`),
 actions the LLM fallback guessed (dispatch, cancel, experiment with `source = "llm"`),
-and unsure parses (an agent matched fuzzily, confidence below `[intents] confirm_below`) are
+and unsure parses (an agent matched fuzzily, or a dispatch or experiment whose words Whisper
+was unsure of: see `doubt_heard`; confidence below `[intents] confirm_below`) are
 read back as a question. The next `confirm` within `[listen] confirm_timeout_s` carries the
 intent out; `deny`, the timeout, or any other command drops it. Only one question waits at a
 time. Time is passed in (`now`, seconds on any monotonic scale), so the policy is pure apart
@@ -11,9 +12,10 @@ from the console it drives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
-from voicedesk.config import Settings
+from voicedesk.config import IntentSettings, Settings
 from voicedesk.console import Console
 from voicedesk.experiments.spoken import cancellable
 from voicedesk.types import Intent, Outcome
@@ -31,6 +33,18 @@ class Pending:
     deadline: float
 
 
+_WORDY = frozenset({"dispatch", "experiment"})
+"""Intents that carry the user's own words onward (a task, an experiment's description)."""
+
+
+def doubt_heard(intent: Intent, score: float, settings: IntentSettings) -> Intent:
+    """Lower a dispatch's or experiment's confidence to exp(score) when Whisper's score (mean
+    log-probability per token) is below `confirm_score`, so garbled words are read back."""
+    if intent.type not in _WORDY or score >= settings.confirm_score:
+        return intent
+    return replace(intent, confidence=round(min(intent.confidence, math.exp(score)), 3))
+
+
 def summarise(intent: Intent) -> str:
     """A short spoken description of what an intent would do."""
     if intent.type == "cancel":
@@ -38,6 +52,8 @@ def summarise(intent: Intent) -> str:
         return f"cancel {what} {intent.job}" if intent.job is not None else f"stop {intent.agent}"
     if intent.type == "dispatch":
         return f"send {intent.agent}: {intent.task}"
+    if intent.type == "experiment":
+        return f"queue an experiment: {intent.task}"
     target = f" job {intent.job}" if intent.job is not None else ""
     agent = f" {intent.agent}" if intent.agent else ""
     return f"{intent.type}{agent}{target}"
@@ -58,7 +74,8 @@ class Dialogue:
         """The read-back question for an intent that needs a yes, else None."""
         if intent.source == "llm" and intent.type in _ACTIONS:
             return f"I think you meant: {summarise(intent)}. Say yes or no."
-        if intent.agent is not None and intent.confidence < self.confirm_below:
+        unsure = intent.confidence < self.confirm_below
+        if unsure and (intent.agent is not None or intent.type in _WORDY):
             return f"Did you mean: {summarise(intent)}? Say yes or no."
         if intent.type == "cancel" and intent.task == "experiment" and intent.job is not None:
             found = cancellable(self.console.ledger, intent.job)

@@ -12,7 +12,7 @@ from voicedesk.audio.segmenter import SegmenterSettings
 from voicedesk.audio.vad import utterances
 from voicedesk.config import Settings
 from voicedesk.console import Console
-from voicedesk.dialogue import Dialogue
+from voicedesk.dialogue import Dialogue, doubt_heard
 from voicedesk.errors import LlmError, TranscriptionError
 from voicedesk.experiments.spoken import patch_writer
 from voicedesk.intents.grammar import parse_command
@@ -46,6 +46,11 @@ class Heard:
             "source": self.intent.source,
             "timings_ms": self.timings_ms,
         }
+        if self.transcript.alternatives:
+            record["score"] = round(self.transcript.avg_logprob, 3)
+            record["alternatives"] = [
+                {"text": h.text, "score": round(h.score, 3)} for h in self.transcript.alternatives
+            ]
         if self.outcome is not None:
             record["action"] = self.outcome.action
             record["reply"] = self.outcome.reply
@@ -190,6 +195,7 @@ class Responder:
         if intent is None:
             intent = self.parse(command)
             timings["parse"] = ms(clock() - began)
+        intent = doubt_heard(intent, transcript.avg_logprob, self.settings.intents)
         parsed = clock()
         outcomes = self.respond(intent, now)
         timings["act"] = ms(clock() - parsed)

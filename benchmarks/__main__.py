@@ -43,6 +43,10 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--compute-type", default="auto", help="CTranslate2 compute type")
     parse.add_argument("--labelled", type=Path, help="labelled command set (labels.tsv ...)")
     parse.add_argument("--speech", type=Path, help="WAV + transcript folder for WER")
+    parse.add_argument(
+        "--steps", action="store_true",
+        help="accuracy: also score each hearing step on its own (one-best, n-best, cascade, 10 s)",
+    )
     return parse
 
 
@@ -53,6 +57,7 @@ def context(args: argparse.Namespace) -> Context:
     return Context(
         smoke=args.smoke, model=args.model, device=pick_device(args.device),
         compute_type=args.compute_type, labelled=args.labelled, speech=args.speech,
+        extra={"steps": args.steps},
     )
 
 

@@ -41,7 +41,19 @@ LISTEN_TIMEOUT_S = 3600
 log = logging.getLogger("benchmarks")
 
 
-def listen_env(ctx: Context, home: Path) -> dict[str, str]:
+STEPS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("one-best transcribe()", {"VOICEDESK_STT__HYPOTHESES": "1",
+                               "VOICEDESK_STT__PHRASE_PROMPT": "false"}),
+    ("+ n-best, grammar-aware choice", {"VOICEDESK_STT__PHRASE_PROMPT": "false"}),
+    ("+ phrase-prompt cascade (default)", {}),
+    ("default with window_s = 10", {"VOICEDESK_STT__WINDOW_S": "10"}),
+)
+"""--steps: each way of hearing, as the config switches it, scored on its own."""
+
+
+def listen_env(
+    ctx: Context, home: Path, overrides: dict[str, str] | None = None
+) -> dict[str, str]:
     """The CLI's environment: the context's model, no LLM fallback, a throwaway data home."""
     return {
         **os.environ,
@@ -50,10 +62,13 @@ def listen_env(ctx: Context, home: Path) -> dict[str, str]:
         "VOICEDESK_STT__COMPUTE_TYPE": ctx.compute_type,
         "VOICEDESK_LLM__INTENT_FALLBACK": "off",
         "XDG_DATA_HOME": str(home),
+        **(overrides or {}),
     }
 
 
-def listen(ctx: Context, stream: Path, config: Path | None) -> list[dict[str, Any]]:
+def listen(
+    ctx: Context, stream: Path, config: Path | None, overrides: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Run `voicedesk listen --file STREAM --dry-run --json`; its utterance records."""
     with tempfile.TemporaryDirectory(prefix="voicedesk-bench-") as home:
         if config is None:  # an empty config: the defaults, never the user's own file
@@ -62,7 +77,7 @@ def listen(ctx: Context, stream: Path, config: Path | None) -> list[dict[str, An
         done = subprocess.run(
             [sys.executable, "-m", "voicedesk", "listen", "--file", str(stream), "--dry-run",
              "--json", "--config", str(config)],
-            capture_output=True, text=True, cwd=ROOT, env=listen_env(ctx, Path(home)),
+            capture_output=True, text=True, cwd=ROOT, env=listen_env(ctx, Path(home), overrides),
             timeout=LISTEN_TIMEOUT_S, check=False,
         )
     if done.returncode != 0:
@@ -102,12 +117,34 @@ def command_figures(ctx: Context, folder: Path) -> tuple[list[Figure], dict[str,
             note="timings_ms.transcribe of the CLI's lines",
         ),
     ]
+    if ctx.extra.get("steps"):
+        figures += step_figures(ctx, folder, config, labels)
     details = {
         "labelled": str(folder), "config": str(config) if config else None,
         "llm_fallback": "off", "labels": scored.labels, "utterances": scored.utterances,
         "right": scored.right, "misses": [asdict(miss) for miss in scored.misses],
     }
     return figures, details
+
+
+def step_figures(
+    ctx: Context, folder: Path, config: Path | None, labels: list[Any]
+) -> list[Figure]:
+    """Intent accuracy, transcript WER and transcribe ms of each step in STEPS."""
+    figures = []
+    for name, overrides in STEPS:
+        log.info("bench: accuracy: step %s", name)
+        records = listen(ctx, folder / "stream.wav", config, overrides)
+        scored = score(labels, records)
+        figures += [
+            Figure.single(f"intent accuracy, {name}", "", scored.accuracy,
+                          note=f"{scored.right}/{scored.labels}"),
+            Figure.single(f"transcript WER, {name}", "", scored.transcript_wer),
+            Figure.of(f"transcribe per utterance, {name}", "ms",
+                      [r["timings_ms"]["transcribe"] for r in records
+                       if "transcribe" in r.get("timings_ms", {})]),
+        ]
+    return figures
 
 
 def speech_figures(ctx: Context, folder: Path) -> tuple[list[Figure], dict[str, Any]]:
@@ -160,7 +197,7 @@ def run(ctx: Context) -> SuiteResult:
     """Score the labelled set (the repo's small one by default) and, with --speech, the WER."""
     folder = ctx.labelled if ctx.labelled is not None else DEFAULT_LABELLED
     figures, details = command_figures(ctx, folder)
-    extra = ["--labelled", shown(folder)]
+    extra = ["--labelled", shown(folder), *(["--steps"] if ctx.extra.get("steps") else [])]
     if ctx.speech is not None:
         more, speech_details = speech_figures(ctx, ctx.speech)
         figures += more

@@ -62,3 +62,18 @@ def test_a_shorter_encoder_window_still_hears_the_command(
     assert "dark mode" in short.decode(audio).hypotheses[0].text.lower()
     longer_than_window = NBestDecoder(transcriber.model, [None], 5, 1, window_s=1.0)
     assert "dark mode" in longer_than_window.decode(audio).hypotheses[0].text.lower()
+
+
+def test_one_hypothesis_without_the_phrase_prompt_is_faster_whispers_own_path(
+    fixtures_dir: Path, transcriber: WhisperTranscriber
+) -> None:
+    from voicedesk.config import SttSettings
+    from voicedesk.stt.vocabulary import build_vocabulary
+
+    plain = WhisperTranscriber(
+        SttSettings(hypotheses=1, phrase_prompt=False), build_vocabulary({"frontend": ()}),
+        model=transcriber.model, reader=transcriber.reader,
+    )
+    assert plain.decoder is None
+    heard = plain.transcribe(load_audio(fixtures_dir / "dispatch_frontend.wav"))
+    assert "dark mode" in heard.text.lower() and heard.alternatives == ()

@@ -130,12 +130,13 @@ class WhisperTranscriber:
         prompts = [vocabulary.prompt if settings.use_prompt else None]
         if settings.phrase_prompt and vocabulary.phrases:
             prompts.append(vocabulary.phrases)
+        nbest = reader is not None and (settings.hypotheses > 1 or len(prompts) > 1)
         self.decoder = (
             NBestDecoder(
                 self.model, prompts, settings.beam_size, settings.hypotheses, settings.window_s
             )
-            if reader is not None else None
-        )
+            if nbest else None
+        )  # hypotheses = 1 without the phrase prompt: faster-whisper's own transcribe()
 
     def warm_up(self) -> float:
         """Decode a second of silence twice so lazy setup is paid; the second decode's seconds."""

@@ -20,69 +20,116 @@ import argparse
 import contextlib
 import json
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from live_process import LiveProcess, voicedesk  # noqa: E402
-from pulse import VirtualMic  # noqa: E402
+from pulse import VirtualMic, pulse_unavailable_reason  # noqa: E402, F401 (suite_e2e)
 
+from benchmarks.suite_vad import (  # noqa: E402
+    detector_cpu_ms_per_second as vad_cpu_ms_per_second,
+)
 from voicedesk.audio.files import load_audio  # noqa: E402
-from voicedesk.audio.framing import frames  # noqa: E402
-from voicedesk.audio.vad import webrtc_detector  # noqa: E402
 from voicedesk.stats import summarise  # noqa: E402
 
 COMMAND_FIXTURES = ("dispatch_frontend", "status_job", "cancel_job", "experiment", "results")
 
 
-def write_config(home: Path, socket_dir: Path, agents: Path | None) -> Path:
-    """A config for the benchmark listener: the virtual mic, a private socket, the agents."""
+def write_config(home: Path, socket_dir: Path, agents: Path | None, extra: str = "") -> Path:
+    """A config for the benchmark listener: the virtual mic, a private socket, the agents,
+    then `extra` TOML (an `[stt]` section, say)."""
     body = agents.read_text() if agents else ""
     config = home / "config.toml"
     config.write_text(
-        f'{body}\n[listen]\ndevice = "pulse"\ncontrol_socket = "{socket_dir}/c.sock"\n'
+        f'{body}\n[listen]\ndevice = "pulse"\ncontrol_socket = "{control_socket(socket_dir)}"\n'
+        f"{extra}"
     )
     return config
 
 
-def push_to_talk(
-    mic: VirtualMic, clips: list[Path], home: Path, config: Path
-) -> list[dict[str, float]]:
-    """Each clip between `ptt start` and `ptt stop`; the timings of every utterance.
+def control_socket(socket_dir: Path) -> Path:
+    """The benchmark listener's control socket in `socket_dir` (as `write_config` sets it)."""
+    return socket_dir / "c.sock"
 
-    Each record also has `ptt_stop_command`: the wall time of the `voicedesk ptt stop`
-    process itself (Python start-up included), which a desktop shortcut adds to the release.
+
+def send_line(path: Path, line: str, timeout: float = 5.0) -> str:
+    """Send one line straight to a listener's control socket, as `printf 'LINE\\n' | nc -UN
+    PATH` would (no Python start-up, unlike `voicedesk ptt`); the listener's reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(line.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(1024):
+            reply += chunk
+    return reply.decode(errors="replace").strip()
+
+
+def push_to_talk(
+    mic: VirtualMic, clips: list[Path], home: Path, config: Path,
+    control: Path | None = None, listen_args: Sequence[str] = (),
+) -> list[dict[str, float]]:
+    """Each clip between `ptt start` and `ptt stop`; the timings of every utterance heard.
+
+    Without `control`, the lines are sent by running `voicedesk ptt start|stop`, and each
+    record also has `ptt_stop_command`: the wall time of the `voicedesk ptt stop` process
+    itself (Python start-up included), which a desktop shortcut adds to the release. With
+    `control` (the listener's socket), they are written to it directly and each record has
+    `ptt_stop_to_event`: wall ms from writing `ptt stop` to the utterance event being read
+    from the listener's stdout. A clip the model did not hear is left out.
     """
-    listener = LiveProcess(["--ptt"], home, config)
+    listener = LiveProcess(["--ptt", *listen_args], home, config)
     listener.wait_ready()
-    command_ms = []
+    records = []
     for clip in clips:
         count = len(listener.utterances())
-        started = voicedesk(["ptt", "start"], home, config)
+        _ptt("start", home, config, control)
         mic.play(clip)
         began = time.perf_counter()
-        stopped = voicedesk(["ptt", "stop"], home, config)
-        command_ms.append((time.perf_counter() - began) * 1000.0)
-        if started.returncode or stopped.returncode:
-            raise SystemExit(f"ptt failed: {started.stderr} {stopped.stderr}")
-        listener.wait_for(lambda e, n=count: len(listener.utterances()) > n, 30)
+        command_ms = _ptt("stop", home, config, control)
+        # a clip the model did not hear counts against accuracy, not latency
+        with contextlib.suppress(AssertionError):
+            listener.wait_for(lambda e, n=count: len(listener.utterances()) > n, 30)
+            waited_ms = (time.perf_counter() - began) * 1000.0
+            timings = dict(listener.utterances()[count]["timings_ms"])
+            key = "ptt_stop_command" if control is None else "ptt_stop_to_event"
+            records.append({**timings, key: command_ms if control is None else waited_ms})
     listener.stop()
-    timings = [e["timings_ms"] for e in listener.utterances()]
-    return [{**t, "ptt_stop_command": ms} for t, ms in zip(timings, command_ms, strict=False)]
+    return records
+
+
+def _ptt(action: str, home: Path, config: Path, control: Path | None) -> float:
+    """`ptt ACTION` to the listener (through `control`, else `voicedesk ptt`); its wall ms."""
+    began = time.perf_counter()
+    if control is not None:
+        reply = send_line(control, f"ptt {action}")
+        if not reply.startswith("ok"):
+            raise RuntimeError(f"ptt {action} failed: {reply}")
+    else:
+        done = voicedesk(["ptt", action], home, config)
+        if done.returncode:
+            raise RuntimeError(f"ptt {action} failed: {done.stderr}")
+    return (time.perf_counter() - began) * 1000.0
 
 
 def hands_free(
-    mic: VirtualMic, clips: list[Path], home: Path, config: Path
+    mic: VirtualMic, clips: list[Path], home: Path, config: Path,
+    listen_args: Sequence[str] = (),
 ) -> list[dict[str, float]]:
     """Each clip played with silence between; the timings of every utterance."""
-    listener = LiveProcess([], home, config)
+    listener = LiveProcess(list(listen_args), home, config)
     listener.wait_ready()
     for clip in clips:
         count = len(listener.utterances())
@@ -92,19 +139,6 @@ def hands_free(
             listener.wait_for(lambda e, n=count: len(listener.utterances()) > n, 15)
     listener.stop()
     return [e["timings_ms"] for e in listener.utterances()]
-
-
-def vad_cpu_ms_per_second(clip: Path, repeats: int = 20) -> float:
-    """CPU milliseconds the VAD detector spends per second of audio."""
-    pcm = load_audio(clip)
-    detector = webrtc_detector(2, energy_floor_dbfs=-55.0)
-    chunks = [frame.pcm for frame in frames(pcm, 30)]
-    began = time.process_time()
-    for _ in range(repeats):
-        for chunk in chunks:
-            detector(chunk)
-    seconds_of_audio = repeats * len(chunks) * 0.03
-    return (time.process_time() - began) * 1000.0 / seconds_of_audio
 
 
 def live_accuracy(mic: VirtualMic, args: argparse.Namespace, home: Path, config: Path) -> str:

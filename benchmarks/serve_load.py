@@ -110,7 +110,8 @@ async def hammer(url: str, job_ids: list[int], requests: int, seconds: float) ->
         await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
         elapsed = time.perf_counter() - began
         window.append(time.time())
-    return {**latency_summary(latencies, elapsed, errors), "window": window}
+    return {**latency_summary(latencies, elapsed, errors), "window": window,
+            "latencies_ms": latencies}
 
 
 async def under_transcription(url: str, job_ids: list[int], size: Size) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def overhead(url: str, transcriber: Any, calls: int) -> dict[str, Any]:
                 direct_ms.append((time.perf_counter() - uploaded) * 1000.0)
     upload, direct = statistics.median(http_ms), statistics.median(direct_ms)
     return {"calls": calls, "upload_median_ms": upload, "direct_median_ms": direct,
-            "ratio": upload / direct}
+            "ratio": upload / direct, "upload_ms": http_ms, "direct_ms": direct_ms}
 
 
 def create_jobs(url: str, count: int) -> list[int]:
@@ -198,29 +199,46 @@ def serving(
         yield server_url(server), server.servers[0].get_loop()
 
 
+def bench_settings(data_dir: Path, **stt: str) -> Any:
+    """Settings for a load run: a throwaway store, a rate limit too high to matter, `stt`."""
+    from voicedesk.config import Settings
+
+    return Settings(store={"data_dir": data_dir}, stt=stt,
+                    serve={"rate_limit_per_minute": 10**9, "rate_burst": 10**9})
+
+
+def load_phases(
+    url: str, loop: asyncio.AbstractEventLoop, transcriber: Any, size: Size
+) -> dict[str, Any]:
+    """On a serving app (its URL and loop): both client phases with the loop's lag, then the
+    upload overhead; each phase's GET latencies stay in `latencies_ms`."""
+    job_ids = create_jobs(url, 5)
+    lags: list[tuple[float, float]] = []
+    stop = threading.Event()
+    watcher = asyncio.run_coroutine_threadsafe(watch_loop(stop, lags), loop)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as client:
+        results = client.submit(client_phases, url, job_ids, size).result()
+    stop.set()
+    watcher.result(10)
+    for phase in ("jobs_get", "jobs_get_while_transcribing"):
+        results[phase]["loop_lag"] = lag_summary(lags, results[phase].pop("window"))
+    results["upload_vs_direct"] = overhead(url, transcriber, size.calls)
+    return results
+
+
 def run(size: Size) -> dict[str, Any]:
     """Serve, load, measure; the results."""
-    from voicedesk.config import Settings
     from voicedesk.stt.whisper import load_transcriber
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="vd-serve-") as tmp:
-        settings = Settings(store={"data_dir": Path(tmp) / "data"},
-                            serve={"rate_limit_per_minute": 10**9, "rate_burst": 10**9})
+        settings = bench_settings(Path(tmp) / "data")
         transcriber = load_transcriber(settings)
         with serving(settings, transcriber) as (url, loop):
-            job_ids = create_jobs(url, 5)
-            lags: list[tuple[float, float]] = []
-            stop = threading.Event()
-            watcher = asyncio.run_coroutine_threadsafe(watch_loop(stop, lags), loop)
-            spawn = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(1, mp_context=spawn) as client:
-                results = client.submit(client_phases, url, job_ids, size).result()
-            stop.set()
-            watcher.result(10)
-            for phase in ("jobs_get", "jobs_get_while_transcribing"):
-                results[phase]["loop_lag"] = lag_summary(lags, results[phase].pop("window"))
-            results["upload_vs_direct"] = overhead(url, transcriber, size.calls)
+            results = load_phases(url, loop, transcriber, size)
+    for phase in ("jobs_get", "jobs_get_while_transcribing"):
+        results[phase].pop("latencies_ms")
     return {
         "machine": platform.platform(), "processor": platform.processor(),
         "cpus": os.cpu_count(), "date": date.today().isoformat(),

@@ -47,6 +47,10 @@ def parser() -> argparse.ArgumentParser:
         "--steps", action="store_true",
         help="accuracy: also score each hearing step on its own (one-best, n-best, cascade, 10 s)",
     )
+    parse.add_argument(
+        "--in-process", action="store_true",
+        help="e2e: feed the live listener real-time frames in-process, even with PulseAudio",
+    )
     return parse
 
 
@@ -57,7 +61,7 @@ def context(args: argparse.Namespace) -> Context:
     return Context(
         smoke=args.smoke, model=args.model, device=pick_device(args.device),
         compute_type=args.compute_type, labelled=args.labelled, speech=args.speech,
-        extra={"steps": args.steps},
+        extra={"steps": args.steps, "in_process": args.in_process},
     )
 
 

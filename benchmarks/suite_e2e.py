@@ -123,20 +123,42 @@ def measure(ctx: Context) -> tuple[list[Timings], list[Timings], int]:
     return ptt, free, len(spoken)
 
 
+def measure_in_process(ctx: Context) -> tuple[list[Timings], list[Timings], int]:
+    """Both modes with the live listener fed real-time frames in this process (no PulseAudio)."""
+    from benchmarks.e2e_frames import run_listener
+    from benchmarks.harness import settings_for
+
+    spoken = clips(ctx.smoke)
+    settings = settings_for(ctx)
+    log.info("e2e: in-process frames, push-to-talk, %d clips", len(spoken))
+    ptt = run_listener(settings, spoken, push_to_talk=True)
+    log.info("e2e: in-process frames, hands-free, %d clips", len(spoken))
+    free = run_listener(settings, spoken, push_to_talk=False)
+    return ptt, free, len(spoken)
+
+
 def run(ctx: Context) -> SuiteResult:
-    """Measure both modes; no figures (details say why) where PulseAudio cannot run."""
+    """Measure both modes through the virtual mic, or in-process where PulseAudio cannot run."""
     from benchmarks.live_voice import pulse_unavailable_reason
 
-    reproduce = command("e2e", ctx)
+    reproduce = command("e2e", ctx, *(["--in-process"] if ctx.extra.get("in_process") else []))
     reason = pulse_unavailable_reason()
-    if reason is not None:
-        return SuiteResult("e2e", reproduce, ctx.model_label(), (), {"skipped": reason})
+    if reason is not None or ctx.extra.get("in_process"):
+        ptt, free, count = measure_in_process(ctx)
+        path = f"in-process frames ({reason or 'asked for'}); no outside check"
+        return SuiteResult(
+            "e2e", reproduce, ctx.model_label(),
+            (*figures(ptt, PTT_FIGURES[:3]), *figures(free, HANDS_FREE_FIGURES)),
+            {"path": path, "clips_per_mode": count, "push_to_talk_heard": len(ptt),
+             "hands_free_heard": len(free)},
+        )
     ptt, free, count = measure(ctx)
     return SuiteResult(
         "e2e", reproduce, ctx.model_label(),
         (*figures(ptt, PTT_FIGURES), *figures(free, HANDS_FREE_FIGURES)),
         {"clips_per_mode": count, "push_to_talk_heard": len(ptt), "hands_free_heard": len(free),
-         "listen_args": list(LISTEN_ARGS), "load_average_after": list(os.getloadavg()),
+         "path": "virtual PulseAudio microphone", "listen_args": list(LISTEN_ARGS),
+         "load_average_after": list(os.getloadavg()),
          "note": "hands-free may hear one clip as two utterances, or miss one; each utterance "
                  "heard is one sample"},
     )

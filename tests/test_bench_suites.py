@@ -70,14 +70,23 @@ def test_e2e_smoke_times_both_modes(tmp_path: Path) -> None:
     assert_measured(figures["hands-free: speech end → job stored"], 2, 15_000)
 
 
-def test_e2e_without_pulseaudio_is_skipped_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.model
+def test_e2e_without_pulseaudio_feeds_the_live_listener_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import benchmarks.live_voice as live_voice
     from benchmarks import suite_e2e
     from benchmarks.harness import Context
 
     monkeypatch.setattr(live_voice, "pulse_unavailable_reason", lambda: "no pulseaudio here")
     result = suite_e2e.run(Context(smoke=True))
-    assert result.figures == () and result.details == {"skipped": "no pulseaudio here"}
+    assert result.details["path"].startswith("in-process frames (no pulseaudio here)")
+    assert result.details["push_to_talk_heard"] == 2 and result.details["hands_free_heard"] == 2
+    figures = {figure.name: figure for figure in result.figures}
+    release = figures["push-to-talk: release → intent"]
+    assert release.n == 2 and 0 < (release.median or 0) < 15_000
+    hangover = figures["hands-free: speech end → segment closed"]
+    assert hangover.n == 2 and 400 <= (hangover.median or 0) <= 600  # the 500 ms hangover
 
 
 @pytest.mark.model

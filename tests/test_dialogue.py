@@ -132,9 +132,9 @@ def test_words_whisper_was_unsure_of_are_read_back_before_they_reach_an_agent(
 
     settings = Settings().intents
     garbled = Intent("dispatch", agent="infra", task="rotate must aging so if it cuts")
-    doubted = doubt_heard(garbled, -0.75, settings)
-    assert doubted.confidence == pytest.approx(0.472, abs=0.001)
-    assert doubt_heard(garbled, -0.2, settings) == garbled  # a clear hearing stands
+    doubted = doubt_heard(garbled, -1.2, settings)
+    assert doubted.confidence == pytest.approx(0.301, abs=0.001)
+    assert doubt_heard(garbled, -0.7, settings) == garbled  # tiny.en's usual range stands
     assert doubt_heard(Intent("status", job=3), -2.0, settings).confidence == 1.0
     talk = dialogue(store)
     [asked] = talk.handle(doubted, now=0.0)
@@ -142,6 +142,6 @@ def test_words_whisper_was_unsure_of_are_read_back_before_they_reach_an_agent(
         "Did you mean: send infra: rotate must aging so if it cuts? Say yes or no."
     )
     assert store.jobs() == []
-    experiment = doubt_heard(Intent("experiment", task="net swap"), -0.9, settings)
+    experiment = doubt_heard(Intent("experiment", task="net swap"), -1.5, settings)
     [asked] = talk.handle(experiment, now=1.0)
     assert asked.reply == "Did you mean: queue an experiment: net swap? Say yes or no."

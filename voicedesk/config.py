@@ -59,7 +59,7 @@ class IntentSettings(_Section):
     min_confidence: float = Field(0.75, ge=0.0, le=1.0)
     confirm_below: float = Field(0.9, ge=0.0, le=1.0)
     hypothesis_margin: float = Field(0.3, ge=0.0, le=5.0)
-    confirm_score: float = Field(-0.65, le=0.0)
+    confirm_score: float = Field(-1.0, le=0.0)
 
 
 class ListenSettings(_Section):

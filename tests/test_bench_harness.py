@@ -324,3 +324,11 @@ def test_smoke_run_of_every_cpu_suite(tmp_path: Path) -> None:
     assert figures["accuracy"]["transcribe per utterance"]["n"] >= 1
     assert figures["queue"]["enqueue (Ledger.submit) latency"]["n"] == 30
     assert not list(ROOT.glob(".queue-bench-*")), "the throwaway store was left behind"
+
+
+def test_gpu_script_parses_and_runs_the_three_gpu_suites() -> None:
+    script = ROOT / "benchmarks" / "gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    body = script.read_text()
+    assert "-m benchmarks stt e2e service" in body and "--device cuda" in body
+    assert "no_cuda_message" in body  # a box without CUDA stops with the one-line reason

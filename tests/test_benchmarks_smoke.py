@@ -20,11 +20,15 @@ def test_serve_load_smoke(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=180, cwd=ROOT, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "| GET /jobs/{id} |" in done.stdout and "upload / direct:" in done.stdout
+    assert "| GET /jobs/{id}, 10 connections back to back |" in done.stdout
+    assert "| GET /jobs/{id} at 50/s (open loop) |" in done.stdout
+    assert "upload / direct:" in done.stdout
     results = json.loads(out.read_text())
     for phase in ("jobs_get", "jobs_get_while_transcribing"):
         assert results[phase]["requests"] == 20 and results[phase]["errors"] == 0
     assert results["jobs_get_while_transcribing"]["transcriptions"] >= 1
+    for phase in ("paced", "paced_while_transcribing"):
+        assert results[phase]["requests"] == 125 and results[phase]["errors"] == 0  # 2.5 s
     assert results["upload_vs_direct"]["ratio"] > 0
 
 

@@ -32,6 +32,7 @@ from voicedesk.api.deps import Services, authorize, get_services, services
 from voicedesk.api.limits import BodyLimit
 from voicedesk.api.metrics import Metrics
 from voicedesk.api.pool import TranscriptionPool
+from voicedesk.api.priority import in_lowered_thread
 from voicedesk.api.schemas import Health
 from voicedesk.config import Settings
 from voicedesk.errors import VoicedeskError
@@ -42,6 +43,7 @@ from voicedesk.types import Alert
 
 if TYPE_CHECKING:
     from voicedesk.speech.synth import Synthesizer
+    from voicedesk.stt.whisper import WhisperTranscriber
 
 STATIC = Path(__file__).parent / "static"
 JSON_BODY_LIMIT = 1 << 20
@@ -58,7 +60,9 @@ def _build(settings: Settings, transcriber: Transcriber) -> Services:
     return Services(
         settings=settings,
         store=store,
-        pool=TranscriptionPool(transcriber, serve.transcription_workers, metrics),
+        pool=TranscriptionPool(
+            transcriber, serve.transcription_workers, metrics, niceness=serve.model_nice
+        ),
         broker=EventBroker(),
         metrics=metrics,
         limiter=RateLimiter(serve.rate_limit_per_minute, serve.rate_burst),
@@ -89,6 +93,13 @@ def _alert_watcher(svc: Services) -> AlertWatcher:
     return AlertWatcher(svc.store.path, svc.settings.alerts, publish)
 
 
+def load_for_serving(settings: Settings) -> WhisperTranscriber:
+    """Load and warm up the model as `serve` does: its threads `[serve] model_nice` lower."""
+    from voicedesk.stt.whisper import load_transcriber
+
+    return in_lowered_thread(settings.serve.model_nice, lambda: load_transcriber(settings))
+
+
 def create_app(
     settings: Settings, transcriber: Transcriber | None = None, run_jobs: bool | None = None
 ) -> FastAPI:
@@ -98,11 +109,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Load, start the event watcher and the runner; stop them at shutdown."""
-        from voicedesk.stt.whisper import load_transcriber
-
         model = transcriber
         if model is None:
-            model = await asyncio.to_thread(load_transcriber, settings)
+            model = await asyncio.to_thread(load_for_serving, settings)
         svc = _build(settings, model)
         app.state.services = svc
         stop = asyncio.Event()

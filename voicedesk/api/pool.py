@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from voicedesk.api.metrics import Metrics
+from voicedesk.api.priority import lower_this_thread
 from voicedesk.stt.protocol import Transcriber
 from voicedesk.types import Transcript
 
@@ -42,10 +43,13 @@ class _Call:
 class TranscriptionPool:
     """Runs model calls on `workers` threads, off the event loop, by priority then arrival."""
 
-    def __init__(self, transcriber: Transcriber, workers: int, metrics: Metrics) -> None:
-        """Serve `transcriber` with `workers` threads."""
+    def __init__(
+        self, transcriber: Transcriber, workers: int, metrics: Metrics, niceness: int = 0
+    ) -> None:
+        """Serve `transcriber` with `workers` threads, `niceness` below the event loop's."""
         self.transcriber = transcriber
         self.metrics = metrics
+        self.niceness = niceness
         self._line: queue.PriorityQueue[_Call] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._threads = [
@@ -69,6 +73,7 @@ class TranscriptionPool:
 
     def _serve(self) -> None:
         """A worker thread: take the most urgent call, run it, hand back its result."""
+        lower_this_thread(self.niceness)
         while (item := self._line.get()).priority >= 0:
             started = time.perf_counter()
             self.metrics.queued.dec()

@@ -77,3 +77,14 @@ def test_one_hypothesis_without_the_phrase_prompt_is_faster_whispers_own_path(
     assert plain.decoder is None
     heard = plain.transcribe(load_audio(fixtures_dir / "dispatch_frontend.wav"))
     assert "dark mode" in heard.text.lower() and heard.alternatives == ()
+
+
+def test_a_batch_reads_each_utterance_as_it_would_alone(
+    fixtures_dir: Path, transcriber: WhisperTranscriber
+) -> None:
+    pcms = [load_audio(fixtures_dir / f"{name}.wav") for name in ("status_job", "cancel_job")]
+    pcms.insert(1, bytes(32_000))  # a second of silence among them
+    together = transcriber.transcribe_batch(pcms)
+    alone = [transcriber.transcribe(pcm) for pcm in pcms]
+    assert [t.text for t in together] == [t.text for t in alone]
+    assert together[1].text == "" and "12" in together[0].text and together[2].alternatives

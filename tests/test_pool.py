@@ -82,3 +82,62 @@ def test_a_cancelled_caller_frees_its_place() -> None:
     asyncio.run(scenario())
     assert ran == ["next"]
     pool.close()
+
+
+class Batching:
+    """A transcriber that says which batch each utterance was decoded in."""
+
+    def __init__(self) -> None:
+        """No batches yet."""
+        self.batches: list[list[bytes]] = []
+
+    def transcribe(self, pcm: bytes) -> Transcript:
+        """One utterance alone."""
+        self.batches.append([pcm])
+        return Transcript(text=pcm.decode())
+
+    def transcribe_batch(self, pcms: list[bytes]) -> list[Transcript]:
+        """Several at once."""
+        self.batches.append(list(pcms))
+        return [Transcript(text=pcm.decode()) for pcm in pcms]
+
+
+def test_utterances_waiting_together_are_decoded_as_one_batch() -> None:
+    model = Batching()
+    pool = TranscriptionPool(model, workers=1, metrics=Metrics(), max_batch=3)
+    gate = threading.Event()
+
+    async def scenario() -> list[str]:
+        blocker = asyncio.ensure_future(pool.call("stream", gate.wait))
+        await asyncio.sleep(0.05)  # the one worker is busy; five utterances and an upload wait
+        upload = asyncio.ensure_future(pool.call("upload", lambda: "file"))
+        calls = [asyncio.ensure_future(pool.transcribe(name.encode()))
+                 for name in ("a", "b", "c", "d", "e")]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        heard = [(await call).text for call in calls]
+        return [*heard, await upload]
+
+    assert asyncio.run(scenario()) == ["a", "b", "c", "d", "e", "file"]
+    assert model.batches == [[b"a", b"b", b"c"], [b"d", b"e"]]  # max_batch, then the rest
+    pool.close()
+
+
+def test_a_transcriber_without_batches_is_called_one_by_one() -> None:
+    class OneAtATime:
+        """Only transcribe()."""
+
+        def transcribe(self, pcm: bytes) -> Transcript:
+            """One utterance."""
+            return Transcript(text=pcm.decode())
+
+    pool = TranscriptionPool(OneAtATime(), workers=1, metrics=Metrics(), max_batch=8)
+    assert pool.max_batch == 1
+
+    async def scenario() -> list[str]:
+        calls = [pool.transcribe(name.encode()) for name in ("x", "y")]
+        return [(await call).text for call in calls]
+
+    assert asyncio.run(scenario()) == ["x", "y"]
+    pool.close()

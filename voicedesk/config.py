@@ -136,6 +136,7 @@ class ServeSettings(_Section):
     run_jobs: bool = True
     transcription_workers: int = Field(2, ge=1, le=64)
     model_nice: int = Field(5, ge=0, le=19)
+    max_batch: int = Field(4, ge=1, le=64)
     max_upload_mb: float = Field(25.0, gt=0.0, le=2048.0)
     max_upload_seconds: float = Field(1800.0, gt=0.0)
     max_ws_frame_bytes: int = Field(65536, ge=640, le=16 * 1024 * 1024)

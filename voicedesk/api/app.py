@@ -61,7 +61,8 @@ def _build(settings: Settings, transcriber: Transcriber) -> Services:
         settings=settings,
         store=store,
         pool=TranscriptionPool(
-            transcriber, serve.transcription_workers, metrics, niceness=serve.model_nice
+            transcriber, serve.transcription_workers, metrics, niceness=serve.model_nice,
+            max_batch=serve.max_batch,
         ),
         broker=EventBroker(),
         metrics=metrics,

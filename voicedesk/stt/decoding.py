@@ -71,27 +71,70 @@ class NBestDecoder:
         )
         return tokens
 
-    def encode(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> Any:
-        """Log-mel features of the audio, zero-padded to the window, through the encoder."""
-        features = self.model.feature_extractor(audio)[..., :-1]
-        width = features.shape[-1]
-        window = min(WINDOW_FRAMES, max(self.window_frames, width + (width % 2)))
-        if width < window:
-            features = np.pad(features, ((0, 0), (0, window - width)))
-        return self.model.encode(np.ascontiguousarray(features[:, :window]))
+    def features(
+        self, audios: Sequence[np.ndarray[Any, np.dtype[np.float32]]]
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Each audio's log-mel features, zero-padded to one shared window: [batch, mels, time]."""
+        mels = [self.model.feature_extractor(audio)[..., :-1] for audio in audios]
+        widest = max(mel.shape[-1] for mel in mels)
+        window = min(WINDOW_FRAMES, max(self.window_frames, widest + (widest % 2)))
+        padded = [np.pad(mel, ((0, 0), (0, max(0, window - mel.shape[-1]))))[:, :window]
+                  for mel in mels]
+        return np.ascontiguousarray(np.stack(padded))
 
-    def _generate(self, encoded: Any, prompt: list[int]) -> tuple[list[Hypothesis], float]:
-        """One beam search: its hypotheses and the no-speech probability."""
-        result = self.model.model.generate(
-            encoded, [prompt], beam_size=self.beam_size, num_hypotheses=self.hypotheses,
+    def _generate_batch(
+        self, encoded: Any, prompts: list[list[int]]
+    ) -> list[tuple[list[Hypothesis], float]]:
+        """A beam search per batch item (encoder output or features): hypotheses, no-speech."""
+        results = self.model.model.generate(
+            encoded, prompts, beam_size=self.beam_size, num_hypotheses=self.hypotheses,
             return_scores=True, return_no_speech_prob=True, max_length=448,
             suppress_blank=True, suppress_tokens=self.suppress,
-        )[0]
-        found = [
-            Hypothesis(self.tokenizer.decode(ids).strip(), float(score))
-            for ids, score in zip(result.sequences_ids, result.scores, strict=True)
+        )
+        return [
+            ([Hypothesis(self.tokenizer.decode(ids).strip(), float(score))
+              for ids, score in zip(result.sequences_ids, result.scores, strict=True)],
+             float(result.no_speech_prob))
+            for result in results
         ]
-        return found, float(result.no_speech_prob)
+
+    def decode_batch(
+        self,
+        audios: Sequence[np.ndarray[Any, np.dtype[np.float32]]],
+        enough: Callable[[Sequence[Hypothesis]], bool] = lambda _found: False,
+    ) -> list[Decoded]:
+        """`decode` for several utterances at once: one batched encoder pass, then a batched
+        beam search per prompt while any utterance is not yet `enough` (the later prompts'
+        readings are kept only for those: decoding the whole batch again costs less than
+        encoding the doubtful ones again)."""
+        if not audios:
+            return []
+        features = self.features(audios)
+        pools: list[dict[str, Hypothesis]] = [{} for _ in audios]
+        no_speech = [0.0] * len(audios)
+        used = [0] * len(audios)
+        todo = list(range(len(audios)))
+        encoded = self.model.encode(features)
+        for number, prompt in enumerate(self.prompts):
+            if not todo:
+                break
+            found = self._generate_batch(encoded, [prompt] * len(audios))
+            still = []
+            for index in todo:
+                hypotheses, no_speech_here = found[index]
+                no_speech[index] = no_speech_here if number == 0 else no_speech[index]
+                used[index] += 1
+                for hypothesis in hypotheses:
+                    held = pools[index].get(hypothesis.text)
+                    if held is None or hypothesis.score > held.score:
+                        pools[index][hypothesis.text] = hypothesis
+                if not enough(sorted(pools[index].values(), key=lambda h: -h.score)):
+                    still.append(index)
+            todo = still
+        return [
+            Decoded(tuple(sorted(pool.values(), key=lambda h: -h.score)), no_speech[i], used[i])
+            for i, pool in enumerate(pools)
+        ]
 
     def decode(
         self,
@@ -99,20 +142,4 @@ class NBestDecoder:
         enough: Callable[[Sequence[Hypothesis]], bool] = lambda _found: False,
     ) -> Decoded:
         """Every prompt's hypotheses until `enough` says so, merged: one per text, best first."""
-        encoded = self.encode(audio)
-        best: dict[str, Hypothesis] = {}
-        no_speech = 0.0
-        used = 0
-        for number, prompt in enumerate(self.prompts):
-            found, no_speech_here = self._generate(encoded, prompt)
-            no_speech = no_speech_here if number == 0 else no_speech
-            used += 1
-            for hypothesis in found:
-                held = best.get(hypothesis.text)
-                if held is None or hypothesis.score > held.score:
-                    best[hypothesis.text] = hypothesis
-            ranked = sorted(best.values(), key=lambda h: -h.score)
-            if enough(ranked):
-                break
-        ranked = sorted(best.values(), key=lambda h: -h.score)
-        return Decoded(tuple(ranked), no_speech, used)
+        return self.decode_batch([audio], enough)[0]

@@ -12,7 +12,7 @@ import numpy as np
 
 from voicedesk.config import Settings, SttSettings
 from voicedesk.errors import ModelError, TranscriptionError
-from voicedesk.stt.decoding import WINDOW_FRAMES, NBestDecoder
+from voicedesk.stt.decoding import WINDOW_FRAMES, Decoded, NBestDecoder
 from voicedesk.stt.models import ModelChoice, choose_model
 from voicedesk.stt.vocabulary import Vocabulary
 from voicedesk.types import Hypothesis, Transcript
@@ -171,24 +171,44 @@ class WhisperTranscriber:
 
     def _transcribe_nbest(self, pcm: bytes) -> Transcript:
         """One window decoded n-best; the reader chooses the text, the guard judges the best."""
+        return self._nbest_batch([pcm])[0]
+
+    def transcribe_batch(self, pcms: Sequence[bytes]) -> list[Transcript]:
+        """Several utterances (from different streams) at once: one batched decode of those
+        that fit a window, the rest one by one; each Transcript as `transcribe` gives it."""
+        fits = [i for i, pcm in enumerate(pcms) if len(pcm) // 2 <= _WINDOW_SAMPLES]
+        if self.decoder is None or len(fits) < 2:
+            return [self.transcribe(pcm) for pcm in pcms]
+        batched = dict(zip(fits, self._nbest_batch([pcms[i] for i in fits]), strict=True))
+        return [batched.get(i) or self.transcribe(pcm) for i, pcm in enumerate(pcms)]
+
+    def _nbest_batch(self, pcms: Sequence[bytes]) -> list[Transcript]:
+        """Windows decoded n-best together; each one's reading chosen and guarded."""
         assert self.decoder is not None and self.reader is not None
         began = time.perf_counter()
         try:
-            decoded = self.decoder.decode(pcm_to_float(pcm), self.reader.sure)
+            audios = [pcm_to_float(pcm) for pcm in pcms]
+            decoded = self.decoder.decode_batch(audios, self.reader.sure)
         except Exception as exc:
             raise TranscriptionError(f"transcription failed: {exc}") from None
+        seconds = time.perf_counter() - began
+        return [self._reading(one, seconds) for one in decoded]
+
+    def _reading(self, decoded: Decoded, seconds: float) -> Transcript:
+        """The Transcript of one decoded window: empty when the guard drops its best reading."""
+        assert self.reader is not None
         hypotheses = decoded.hypotheses
         best = hypotheses[0] if hypotheses else Hypothesis("", -10.0)
         if not self.guard.keeps(best.text, decoded.no_speech_prob, best.score):
             dropped = (best.text,) if best.text.strip() else ()
             return Transcript(
                 text="", avg_logprob=best.score, no_speech_prob=decoded.no_speech_prob,
-                dropped=dropped, seconds=time.perf_counter() - began,
+                dropped=dropped, seconds=seconds,
             )
         chosen = self.reader.choose(hypotheses) or best
         return Transcript(
             text=chosen.text, avg_logprob=chosen.score, no_speech_prob=decoded.no_speech_prob,
-            seconds=time.perf_counter() - began, alternatives=hypotheses,
+            seconds=seconds, alternatives=hypotheses,
         )
 
     @property

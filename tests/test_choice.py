@@ -52,3 +52,12 @@ def test_sure_only_for_a_reading_that_needs_no_read_back() -> None:
     assert not reader().sure([Hypothesis("Give me a stack of server updates.", -0.2)])
     assert not reader().sure([])
     assert reader().choose([]) is None
+
+
+def test_between_equal_readings_one_that_names_an_open_job_wins() -> None:
+    found = [Hypothesis("What is the status of job 50?", -0.20),
+             Hypothesis("What is the status of job 15?", -0.25)]
+    assert reader().choose(found) == found[0]
+    assert reader().with_open_jobs([15, 3]).choose(found) == found[1]
+    unclear = [Hypothesis("Status of job 50.", -0.2), Hypothesis("And for job 15.", -0.21)]
+    assert reader().with_open_jobs([15]).choose(unclear) == unclear[0]  # the tier comes first

@@ -39,6 +39,7 @@ class SttSettings(_Section):
     hypotheses: int = Field(5, ge=1, le=20)
     phrase_prompt: bool = True
     window_s: float = Field(30.0, ge=1.0, le=30.0)
+    live_context: bool = True
 
 
 class VadSettings(_Section):

@@ -12,6 +12,7 @@ from voicedesk.audio.segmenter import SegmenterSettings
 from voicedesk.audio.vad import utterances
 from voicedesk.config import Settings
 from voicedesk.console import Console
+from voicedesk.context import LiveContext
 from voicedesk.dialogue import Dialogue, doubt_heard
 from voicedesk.errors import LlmError, TranscriptionError
 from voicedesk.experiments.spoken import patch_writer
@@ -222,6 +223,7 @@ class Listener:
         self.settings = settings
         self.transcriber = transcriber
         self.responder = Responder(settings, store)
+        self.context = LiveContext(settings, store)
         self.clock = clock
         segmenting = SegmenterSettings.from_vad(settings.vad)
         self._hangover_s = segmenting.hangover_frames * segmenting.frame_ms / 1000.0
@@ -234,6 +236,7 @@ class Listener:
         """Transcribe, parse and act on one utterance; None when no command was said."""
         if self.transcriber is None:
             raise TranscriptionError("no speech model is loaded (a typed-command listener)")
+        self.context.refresh(self.transcriber)
         began = self.clock()
         transcript = self.transcriber.transcribe(utterance.pcm)
         text = self.responder.command_text(transcript.text)

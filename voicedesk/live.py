@@ -21,6 +21,7 @@ from voicedesk.audio.gate import PushToTalkGate
 from voicedesk.audio.segmenter import Segmenter, SegmenterSettings
 from voicedesk.audio.vad import webrtc_detector
 from voicedesk.config import Settings
+from voicedesk.context import LiveContext
 from voicedesk.errors import VoicedeskError
 from voicedesk.listener import Heard, Responder, ms
 from voicedesk.store import Store
@@ -79,6 +80,7 @@ class LiveListener:
         detector = webrtc_detector(vad.aggressiveness, energy_floor_dbfs=vad.energy_floor_dbfs)
         self.settings, self.transcriber, self.emit, self.clock = settings, transcriber, emit, clock
         self.responder = Responder(settings, store)
+        self.context = LiveContext(settings, store)
         self.push_to_talk, self.partials = push_to_talk, partials
         self.segmenter = Segmenter(detector, SegmenterSettings.from_vad(vad))
         self.gate = PushToTalkGate(detector, vad.frame_ms, vad.pre_roll_ms)
@@ -170,6 +172,7 @@ class LiveListener:
     async def _transcribe(self, item: _Closed) -> tuple[Transcript, float, float]:
         """(transcript, when the model was free, when the transcript was ready)."""
         async with self._model:
+            self.context.refresh(self.transcriber)
             began = self.clock()
             transcript = await self._run_model(item.utterance.pcm)
             return transcript, began, self.clock()

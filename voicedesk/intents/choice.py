@@ -10,12 +10,18 @@ length-normalised log-probabilities), the highest tier wins, then the higher sco
 decoder's first choice stands unless a nearly-as-likely reading makes sense where it does not:
 "And for, bump the base image" (unknown) loses to "Infra, bump the base image" (infra).
 A reading far below the best is never chosen, however well it parses.
+
+Live state breaks the remaining ties: between readings of the same tier, one that names a
+job open right now (`open_jobs`, from the store) beats one that names a job that is not,
+so "status of job 15" wins over "status of job 50" when only 15 exists. The decoder's
+prompts are left alone: priming Whisper with the open numbers changed how it heard other
+words (dev set 0.925 -> 0.875 with six open jobs named in the prompt).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voicedesk.intents.grammar import parse_command
 from voicedesk.types import Hypothesis
@@ -33,16 +39,26 @@ class Reader:
     confirm_below: float
     margin: float
     command_text: Callable[[str], str | None] = lambda text: text or None
+    open_jobs: frozenset[int] = frozenset()
+
+    def with_open_jobs(self, jobs: Sequence[int]) -> Reader:
+        """The same reader, knowing which jobs are open now."""
+        return replace(self, open_jobs=frozenset(jobs))
 
     def tier(self, text: str) -> int:
         """How well the grammar reads one text (see the module docstring)."""
+        return self._reading(text)[0]
+
+    def _reading(self, text: str) -> tuple[int, int]:
+        """(tier, 1 when it names an open job else 0) for one text."""
         command = self.command_text(text)
         if not command:
-            return 0
+            return 0, 0
         intent = parse_command(command, self.agents, min_confidence=self.min_confidence)
         if intent.type == "unknown":
-            return 1
-        return SURE if intent.confidence >= self.confirm_below else 2
+            return 1, 0
+        tier = SURE if intent.confidence >= self.confirm_below else 2
+        return tier, int(intent.job is not None and intent.job in self.open_jobs)
 
     def choose(self, hypotheses: Sequence[Hypothesis]) -> Hypothesis | None:
         """The hypothesis to act on, or None when there are none."""
@@ -50,7 +66,7 @@ class Reader:
             return None
         top = max(h.score for h in hypotheses)
         near = [h for h in hypotheses if top - h.score <= self.margin]
-        return max(near, key=lambda h: (self.tier(h.text), h.score))
+        return max(near, key=lambda h: (*self._reading(h.text), h.score))
 
     def sure(self, hypotheses: Sequence[Hypothesis]) -> bool:
         """Whether the chosen reading is one the grammar is sure of (stop decoding)."""

@@ -32,6 +32,10 @@ class Reader(Protocol):
         """Whether decoding can stop: the chosen reading needs nothing better."""
         ...
 
+    def with_open_jobs(self, jobs: Sequence[int]) -> Reader:
+        """The same reader, knowing which job numbers exist now."""
+        ...
+
 _ONLY_PUNCTUATION = re.compile(r"^[\W_]*$")
 
 
@@ -137,6 +141,11 @@ class WhisperTranscriber:
             )
             if nbest else None
         )  # hypotheses = 1 without the phrase prompt: faster-whisper's own transcribe()
+
+    def use_open_jobs(self, jobs: Sequence[int]) -> None:
+        """Let the reader prefer readings that name one of these jobs (the live state)."""
+        if self.reader is not None:
+            self.reader = self.reader.with_open_jobs(jobs)
 
     def warm_up(self) -> float:
         """Decode a second of silence twice so lazy setup is paid; the second decode's seconds."""

@@ -6,7 +6,8 @@
 #   benchmarks/gpu.sh [MODEL] [COMPUTE_TYPE]
 #     MODEL         tiny.en (default, bundled) or a CTranslate2 Whisper model folder
 #     COMPUTE_TYPE  float16 (default), int8_float16, int8, float32
-#   VENV=path  use (or make) that venv instead of .venv-gpu;  LIMIT_S=480  the time cap
+#   VENV=path  use (or make) that venv instead of .venv-gpu;  LIMIT_S=480  the time cap;
+#   INSTALL=0  use the venv as it is (no pip)
 #
 # Writes benchmarks/results/<date>-gpu.json and .md. Where the end-to-end suite cannot reach
 # PulseAudio it drives the live listener in-process with the same real-time frames.
@@ -21,8 +22,10 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e . nvidia-cublas-cu12 'nvidia-cudnn-cu12==9.*'
+if [ "${INSTALL:-1}" != "0" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e . nvidia-cublas-cu12 'nvidia-cudnn-cu12==9.*'
+fi
 
 # CTranslate2 loads libcublas and libcudnn by name: put the wheels' folders on the path.
 LIBS=$("$VENV/bin/python" - <<'EOF'

@@ -332,3 +332,17 @@ def test_gpu_script_parses_and_runs_the_three_gpu_suites() -> None:
     body = script.read_text()
     assert "-m benchmarks stt e2e service" in body and "--device cuda" in body
     assert "no_cuda_message" in body  # a box without CUDA stops with the one-line reason
+
+
+def test_gpu_script_on_a_box_without_cuda_stops_with_the_reason() -> None:
+    from voicedesk.stt.models import cuda_device_count
+
+    if cuda_device_count() > 0:
+        pytest.skip("this machine has CUDA: the GPU run itself is benchmarks/gpu.sh")
+    venv = Path(sys.executable).parent.parent
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu.sh")], capture_output=True, text=True,
+        env={**os.environ, "VENV": str(venv), "INSTALL": "0"}, timeout=120, check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("gpu.sh: stt.device = 'cuda'")

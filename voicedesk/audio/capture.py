@@ -12,13 +12,19 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import av
 import numpy as np
 
+from voicedesk.audio.devices import (
+    Device,
+    devices_of,
+    match_devices,
+    sounddevice_module,
+    unresolved,
+)
 from voicedesk.audio.framing import frame_bytes
 from voicedesk.errors import AudioError
 from voicedesk.types import SAMPLE_RATE, SAMPLE_WIDTH, AudioFrame
@@ -38,25 +44,13 @@ def _count_open(delta: int) -> None:
         _open_streams += delta
 
 
-@dataclass(frozen=True)
-class InputDevice:
-    """A PortAudio device that can record, as PortAudio describes it."""
-
-    index: int
-    name: str
-    channels: int
-    default_rate: float
-    is_default: bool
+InputDevice = Device
+"""A device that can record."""
 
 
 def _sounddevice() -> ModuleType:
     """The sounddevice module, or an AudioError when PortAudio cannot be loaded."""
-    try:
-        import sounddevice
-    except (ImportError, OSError) as exc:
-        raise AudioError(f"PortAudio is not available: {exc}") from None
-    module: ModuleType = sounddevice
-    return module
+    return sounddevice_module(AudioError)
 
 
 def list_input_devices() -> list[InputDevice]:
@@ -67,21 +61,11 @@ def list_input_devices() -> list[InputDevice]:
             if _open_streams == 0:  # PortAudio only lists the devices present when it starts
                 sd._terminate()
                 sd._initialize()
-        devices = sd.query_devices()
+        infos = sd.query_devices()
         default = sd.default.device[0]
     except sd.PortAudioError as exc:
         raise AudioError(f"cannot list audio input devices: {exc}") from None
-    return [
-        InputDevice(
-            index=int(info["index"]),
-            name=str(info["name"]),
-            channels=int(info["max_input_channels"]),
-            default_rate=float(info["default_samplerate"]),
-            is_default=int(info["index"]) == default,
-        )
-        for info in devices
-        if int(info["max_input_channels"]) > 0
-    ]
+    return devices_of(infos, default, "input")
 
 
 def resolve_device(spec: str | None) -> InputDevice:
@@ -91,29 +75,10 @@ def resolve_device(spec: str | None) -> InputDevice:
         devices = list_input_devices()
     except AudioError as exc:
         devices, why = [], f" ({exc})"
-    matches = _match(devices, spec)
+    matches = match_devices(devices, spec)
     if len(matches) == 1:
         return matches[0]
-    listing = ", ".join(f"{d.index} {d.name}" for d in devices) or "none"
-    if spec is None:
-        problem = "no default input device"
-    elif matches:
-        problem = f"input device {spec!r} is ambiguous"
-    else:
-        problem = f"no input device matches {spec!r}"
-    raise AudioError(f"{problem}; input devices: {listing}{why}")
-
-
-def _match(devices: list[InputDevice], spec: str | None) -> list[InputDevice]:
-    """The devices `spec` could mean; exactly one is a successful resolution."""
-    if spec is None:
-        defaults = [d for d in devices if d.is_default]
-        return defaults or devices[:1]
-    text = spec.strip()
-    if text.isdigit():
-        return [d for d in devices if d.index == int(text)]
-    exact = [d for d in devices if d.name.lower() == text.lower()]
-    return exact or [d for d in devices if text.lower() in d.name.lower()]
+    raise AudioError(unresolved(devices, spec, matches, "input") + why)
 
 
 class MicrophoneSource:

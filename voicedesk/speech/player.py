@@ -20,6 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from voicedesk.audio.devices import (
+    Device,
+    devices_of,
+    match_devices,
+    sounddevice_module,
+    unresolved,
+)
 from voicedesk.errors import SpeechError
 from voicedesk.speech.synth import Speech, resample
 
@@ -27,67 +34,33 @@ BLOCK_S = 0.010
 """The length of one PortAudio block: the most audio that plays after stop()."""
 
 
-@dataclass(frozen=True)
-class OutputDevice:
-    """A PortAudio device that can play, as PortAudio describes it."""
-
-    index: int
-    name: str
-    channels: int
-    default_rate: float
-    is_default: bool
+OutputDevice = Device
+"""A device that can play."""
 
 
 def _sounddevice() -> ModuleType:
     """The sounddevice module, or a SpeechError when PortAudio cannot be loaded."""
-    try:
-        import sounddevice
-    except (ImportError, OSError) as exc:
-        raise SpeechError(f"PortAudio is not available: {exc}") from None
-    module: ModuleType = sounddevice
-    return module
+    return sounddevice_module(SpeechError)
 
 
 def list_output_devices() -> list[OutputDevice]:
     """Every device PortAudio can play on (as listed when PortAudio started)."""
     sd = _sounddevice()
     try:
-        devices = sd.query_devices()
+        infos = sd.query_devices()
         default = sd.default.device[1]
     except sd.PortAudioError as exc:
         raise SpeechError(f"cannot list audio output devices: {exc}") from None
-    return [
-        OutputDevice(
-            index=int(info["index"]), name=str(info["name"]),
-            channels=int(info["max_output_channels"]),
-            default_rate=float(info["default_samplerate"]),
-            is_default=int(info["index"]) == default,
-        )
-        for info in devices
-        if int(info["max_output_channels"]) > 0
-    ]
+    return devices_of(infos, default, "output")
 
 
 def resolve_output_device(spec: str | None) -> OutputDevice:
     """The output device `spec` names: None the default, digits an index, else a name part."""
     devices = list_output_devices()
-    if spec is None:
-        matches = [d for d in devices if d.is_default] or devices[:1]
-    elif spec.strip().isdigit():
-        matches = [d for d in devices if d.index == int(spec.strip())]
-    else:
-        text = spec.strip().lower()
-        matches = [d for d in devices if d.name.lower() == text]
-        matches = matches or [d for d in devices if text in d.name.lower()]
+    matches = match_devices(devices, spec)
     if len(matches) == 1:
         return matches[0]
-    listing = ", ".join(f"{d.index} {d.name}" for d in devices) or "none"
-    problem = (
-        "no default output device" if spec is None
-        else f"output device {spec!r} is ambiguous" if matches
-        else f"no output device matches {spec!r}"
-    )
-    raise SpeechError(f"{problem}; output devices: {listing}")
+    raise SpeechError(unresolved(devices, spec, matches, "output"))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from voicedesk.dialogue import Dialogue, doubt_heard
 from voicedesk.errors import LlmError, TranscriptionError
 from voicedesk.experiments.spoken import patch_writer
 from voicedesk.intents.grammar import parse_command
-from voicedesk.intents.wake import strip_wake_word
+from voicedesk.intents.wake import command_text
 from voicedesk.store import Store
 from voicedesk.stt.protocol import Transcriber
 from voicedesk.types import Intent, Outcome, Transcript, Utterance
@@ -121,10 +121,7 @@ class Responder:
 
     def command_text(self, text: str) -> str | None:
         """The text to parse (with a wake word configured, what follows it); None: no command."""
-        wake = self.settings.listen.wake_word
-        if not text or not wake:
-            return text or None
-        return strip_wake_word(text, wake)
+        return command_text(text, self.settings.listen.wake_word)
 
     def parse(self, text: str) -> Intent:
         """Text to intent: the grammar, then the LLM fallback when the grammar is unsure."""

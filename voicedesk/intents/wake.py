@@ -23,3 +23,10 @@ def strip_wake_word(text: str, wake_word: str, min_score: float = 0.8) -> str | 
     if match is None or match.confidence < min_score:
         return None
     return " ".join(token.raw for token in tokens[match.tokens :]).lstrip(" ,.;:-\u2014\u2013")
+
+
+def command_text(text: str, wake_word: str | None) -> str | None:
+    """The text to parse: all of it, or with a wake word what follows it; None: no command."""
+    if not text or not wake_word:
+        return text or None
+    return strip_wake_word(text, wake_word)

@@ -122,7 +122,8 @@ class NBestDecoder:
             still = []
             for index in todo:
                 hypotheses, no_speech_here = found[index]
-                no_speech[index] = no_speech_here if number == 0 else no_speech[index]
+                if number == 0:  # the no-speech probability is the first prompt's
+                    no_speech[index] = no_speech_here
                 used[index] += 1
                 for hypothesis in hypotheses:
                     held = pools[index].get(hypothesis.text)

@@ -284,7 +284,7 @@ def load_transcriber(settings: Settings) -> WhisperTranscriber:
 def command_reader(settings: Settings) -> Reader:
     """The grammar-aware reader for this config's agents, thresholds and wake word."""
     from voicedesk.intents.choice import Reader as CommandReader
-    from voicedesk.intents.wake import strip_wake_word
+    from voicedesk.intents.wake import command_text
 
     wake = settings.listen.wake_word
     return CommandReader(
@@ -292,7 +292,5 @@ def command_reader(settings: Settings) -> Reader:
         min_confidence=settings.intents.min_confidence,
         confirm_below=settings.intents.confirm_below,
         margin=settings.intents.hypothesis_margin,
-        command_text=(lambda text: strip_wake_word(text, wake)) if wake else (
-            lambda text: text or None
-        ),
+        command_text=lambda text: command_text(text, wake),
     )
